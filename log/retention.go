@@ -55,8 +55,9 @@ func (l *Log) ApplyRetention(now time.Time) error {
 
 // AdvanceLogStart makes offset the first readable offset and deletes every
 // segment wholly below it (Kafka DeleteRecords). offset may fall inside a
-// segment; that segment stays until the log start passes its end. Moving
-// backwards is a no-op. offset must not exceed the high watermark.
+// segment; that segment stays until the log start passes its end. The log
+// start never moves backwards: a lower offset only deletes what is wholly
+// below the current start. offset must not exceed the high watermark.
 //
 // The new log start is checkpointed durably before any file is deleted.
 func (l *Log) AdvanceLogStart(offset int64) error {
@@ -69,13 +70,18 @@ func (l *Log) AdvanceLogStart(offset int64) error {
 	if offset > hw {
 		return &OffsetOutOfRangeError{Offset: offset, Start: start, End: hw}
 	}
-	if offset <= start {
-		return nil
+	if offset < start {
+		// Never backwards; but still delete segments wholly below the
+		// current start (one can be left by TruncateTo and a roll, or by a
+		// crash before the deletion that followed a checkpoint).
+		offset = start
 	}
-	if err := writeCheckpoint(l.cfg.FS, l.cfg.Dir, offset); err != nil {
-		return err
+	if offset > start {
+		if err := writeCheckpoint(l.cfg.FS, l.cfg.Dir, offset); err != nil {
+			return err
+		}
+		l.logStart.Store(offset)
 	}
-	l.logStart.Store(offset)
 	// An active segment wholly below the new start is rolled, so that it
 	// can be deleted like the others.
 	if a := l.active(); a.Size() > 0 && a.NextOffset() <= offset {

@@ -163,7 +163,9 @@ func (s *Segment) Close() error {
 	}
 	var err error
 	if s.failed == nil && !s.sealed {
-		err = s.Sync()
+		if err = s.Sync(); err == nil {
+			err = s.flushIndexes(true)
+		}
 	}
 	s.closed = true
 	if cerr := s.f.Close(); err == nil && cerr != nil {
