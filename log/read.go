@@ -34,6 +34,36 @@ func (l *Log) Read(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	return l.segmentForLocked(offset).Read(dst, offset, maxBytes, hw)
 }
 
+// Location says where the batch holding an offset lies on disk.
+type Location struct {
+	SegmentBase int64 // base offset of the segment, which names its files
+	Position    int64 // byte position of the batch in the segment's .log
+	Size        int   // bytes of the batch
+}
+
+// Locate returns where the batch that contains offset lies: the segment
+// search, the sparse-index floor and a short scan of batch headers. offset
+// must be readable (log start <= offset < high watermark), else
+// *OffsetOutOfRangeError. The location stays valid until retention or
+// truncation removes the segment.
+func (l *Log) Locate(offset int64) (Location, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.mu.closed {
+		return Location{}, ErrClosed
+	}
+	start, hw := l.logStart.Load(), l.hw.Load()
+	if offset < start || offset >= hw {
+		return Location{}, &OffsetOutOfRangeError{Offset: offset, Start: start, End: hw}
+	}
+	s := l.segmentForLocked(offset)
+	pos, size, err := s.Position(offset)
+	if err != nil {
+		return Location{}, err
+	}
+	return Location{SegmentBase: s.BaseOffset(), Position: pos, Size: size}, nil
+}
+
 // segmentForLocked returns the segment holding offset, which must be in
 // [log start, log end).
 func (l *Log) segmentForLocked(offset int64) *segment.Segment {

@@ -118,6 +118,27 @@ func wholeBatches(b []byte, maxBytes int, limit int64) int {
 	return i
 }
 
+// Position returns the file position and size of the batch that contains
+// offset: the sparse-index floor, then a scan of batch headers. It lets a
+// caller serve the .log bytes directly (sendfile, or a Kafka fetch).
+// Errors: ErrOffsetOutOfRange, ErrClosed, an I/O error, or ErrCorrupt.
+func (s *Segment) Position(offset int64) (pos int64, size int, err error) {
+	pos, h, err := s.locate(offset)
+	if err != nil {
+		return 0, 0, err
+	}
+	return pos, h.Size(), nil
+}
+
+// IndexFloor returns the file position from which a scan for offset starts:
+// that of the last sparse-index entry at or below offset, or 0. It does no
+// I/O. offset must be in [BaseOffset, NextOffset).
+func (s *Segment) IndexFloor(offset int64) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return floorIndex(s.mu.index, uint32(offset-s.base))
+}
+
 // locate returns the position and header of the batch that contains offset.
 func (s *Segment) locate(offset int64) (int64, batch.Header, error) {
 	if s.closed {
@@ -127,9 +148,7 @@ func (s *Segment) locate(offset int64) (int64, batch.Header, error) {
 	if offset < s.base || offset >= next {
 		return 0, batch.Header{}, fmt.Errorf("%w: %d not in [%d, %d)", ErrOffsetOutOfRange, offset, s.base, next)
 	}
-	s.mu.RLock()
-	pos := floorIndex(s.mu.index, uint32(offset-s.base))
-	s.mu.RUnlock()
+	pos := s.IndexFloor(offset)
 	end := s.size.Load()
 	for pos < end {
 		h, err := s.readHeader(pos)

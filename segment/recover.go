@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/sluicedb/sluice/batch"
@@ -206,7 +207,10 @@ func isBatchError(err error) bool {
 
 // readHeader reads and parses the batch header at pos.
 func (s *Segment) readHeader(pos int64) (batch.Header, error) {
-	var b [batch.HeaderSize]byte
+	// The buffer escapes through the vfs.File interface; pool it so that a
+	// lookup does not allocate.
+	b := headerPool.Get().(*[batch.HeaderSize]byte)
+	defer headerPool.Put(b)
 	if _, err := s.f.ReadAt(b[:], pos); err != nil {
 		if err == io.EOF {
 			return batch.Header{}, fmt.Errorf("%w: end of file at %d", batch.ErrTruncated, pos)
@@ -215,6 +219,8 @@ func (s *Segment) readHeader(pos int64) (batch.Header, error) {
 	}
 	return batch.ParseHeader(b[:])
 }
+
+var headerPool = sync.Pool{New: func() any { return new([batch.HeaderSize]byte) }}
 
 // cutTail copies the bytes [at, fileSize) to a .broken file, for a person
 // to look at, and truncates the .log at at.
