@@ -126,12 +126,9 @@ func Open(cfg Config) (*Log, error) {
 		closedCh: make(chan struct{}),
 	}
 	fs, dir := cfg.FS, cfg.Dir
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("log: mkdir %s: %w", dir, err)
-	}
-	// The directory's own entry must survive a crash, or every segment in
-	// it goes with it.
-	if err := fsutil.SyncDir(fs, fs.PathDir(dir)); err != nil {
+	// The directory's own entry (and its parents') must survive a crash,
+	// or every segment in it goes with it.
+	if err := fsutil.MkdirAllSync(fs, dir); err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}
 	names, err := fs.List(dir)

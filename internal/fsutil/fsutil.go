@@ -60,3 +60,22 @@ func WriteFileAtomic(fs vfs.FS, name string, b []byte) error {
 	}
 	return SyncDir(fs, fs.PathDir(name))
 }
+
+// MkdirAllSync creates dir and any missing parents, fsyncing the parent of
+// each directory it creates, so that the whole path survives a crash.
+func MkdirAllSync(fs vfs.FS, dir string) error {
+	if dir == "" || dir == "." || dir == fs.PathDir(dir) {
+		return nil
+	}
+	if _, err := fs.Stat(dir); err == nil {
+		return nil
+	}
+	parent := fs.PathDir(dir)
+	if err := MkdirAllSync(fs, parent); err != nil {
+		return err
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	return SyncDir(fs, parent)
+}

@@ -1,0 +1,63 @@
+package replication
+
+import "errors"
+
+var (
+	// ErrInvalidGroupID reports a raft group id that is empty or longer than
+	// 255 bytes: the id is stored length-prefixed in one byte in every key
+	// of the group (see the key layout in store.go).
+	ErrInvalidGroupID = errors.New("replication: invalid raft group id")
+
+	// ErrCorruptEntry reports bytes in the store that are not a valid raft
+	// log entry or stable value where one must be: an entry that does not
+	// decode (unknown version or type, a length past the end, trailing
+	// bytes), an entry stored under another index than its own, a
+	// GetUint64 value that is not 8 bytes, or a malformed key in a group's
+	// log range. The error names the group and index (or key) where it
+	// can. Nothing is skipped or repaired: the replica must fail-stop.
+	ErrCorruptEntry = errors.New("replication: corrupt raft log entry")
+
+	// ErrInvalidEntry reports a raft log entry that StoreLogs refuses to
+	// write: index 0 (raft counts from 1, and 0 means an empty log in
+	// FirstIndex and LastIndex) or a type the entry codec does not know.
+	// Nothing of the call is written.
+	ErrInvalidEntry = errors.New("replication: invalid raft log entry")
+
+	// ErrStoreFailed reports a Store that stopped taking writes after a
+	// write of any group failed. The raft log of all groups shares Pebble's
+	// one WAL, and after a failed WAL write or fsync nothing since the last
+	// good sync is known to be durable; Pebble itself keeps failing (and
+	// eventually panics on) later writes. Every later write of every group
+	// returns this error, wrapping the first failure. Reads go on, but the
+	// node must fail-stop: close raft and the DB and restart.
+	ErrStoreFailed = errors.New("replication: store failed after a write error")
+
+	// ErrGroupExists reports Mux.Transport for a group id already
+	// registered on the mux.
+	ErrGroupExists = errors.New("replication: raft group already registered")
+
+	// ErrUnknownGroup reports Mux.Remove of a group id that is not
+	// registered (or whose transport was closed already).
+	ErrUnknownGroup = errors.New("replication: unknown raft group")
+
+	// ErrMuxClosed reports use of a closed Mux; Serve returns it after
+	// Close, as net/http's Serve returns ErrServerClosed.
+	ErrMuxClosed = errors.New("replication: raft mux closed")
+
+	// ErrMuxServing reports a second Serve on a Mux that is serving.
+	ErrMuxServing = errors.New("replication: raft mux already serving")
+
+	// ErrBadHeader reports a raft connection whose opening header is not
+	// valid: wrong magic or version, an empty group id, or a read that
+	// failed or timed out before the header was complete (that read error
+	// is wrapped too). The mux closes such a connection.
+	ErrBadHeader = errors.New("replication: bad raft connection header")
+
+	// ErrUnreachable reports a FaultNet RPC to a node that is partitioned
+	// away, isolated or removed.
+	ErrUnreachable = errors.New("replication: faultnet: node unreachable")
+
+	// ErrDropped reports a FaultNet RPC dropped by SetDrop: the request was
+	// not delivered, or it was and its response was lost.
+	ErrDropped = errors.New("replication: faultnet: rpc dropped")
+)
