@@ -1,9 +1,21 @@
 // Package partition is one replica of one partition: a log (package log),
-// a replication group (package replication) and the state machine that
-// decodes produce commands, deduplicates idempotent producers by
-// (producer id, epoch, sequence), assigns contiguous offsets, appends to the
-// log and advances its high watermark after commit.
+// the state machine that the partition's raft group drives (package
+// replication), and the produce and fetch paths.
 //
-// It is built by the replication issue; until then the package holds only
-// this description, so that the layout fixed in the design brief exists.
+// Produce validates a RecordBatch, proposes it through the group and
+// returns its offsets once it is committed and applied. Apply (one
+// goroutine, raft's) deduplicates idempotent producers by (producer id,
+// epoch, sequence), stamps the raft term as the batch's leader epoch,
+// appends it (the log assigns the offsets) and moves the high watermark.
+// Fetch reads committed batches and long-polls at the high watermark.
+//
+// Durability: the raft log is the write-ahead log; the segments are its
+// materialised state. Every CheckpointEvery commands the log is fsynced
+// and the matching state (applied index, log end, producer table) is
+// written to Pebble. After a crash Open cuts the log back to the checkpoint
+// and raft replays the commands after it, which Apply skips up to the
+// applied index. Snapshots stream the producer table and the segment bytes
+// to replicas that are far behind or new.
+//
+// See DESIGN.md, "Partition state machine", for the decisions.
 package partition

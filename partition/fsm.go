@@ -1,0 +1,112 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluicedb/sluice/batch"
+	"github.com/sluicedb/sluice/log"
+	"github.com/sluicedb/sluice/replication"
+	"github.com/sluicedb/sluice/segment"
+)
+
+var _ replication.StateMachine = (*Replica)(nil)
+
+// Apply applies one committed command (replication.StateMachine). It is
+// deterministic: offsets come from the log end, timestamps and expiry from
+// the command, the epoch from the raft term.
+//
+// A command that does not decode, or a log write that fails, is fatal: the
+// replica stops rather than skip an entry or diverge. A produce that the
+// partition refuses (a bad batch, a sequence error) is answered with the
+// error on every replica alike and changes nothing.
+func (r *Replica) Apply(e replication.Entry) any {
+	if e.Index <= r.applied {
+		// Already in the log: the raft group replays from its last snapshot
+		// and the replica is ahead of that.
+		return nil
+	}
+	c, err := decodeCommand(e.Data)
+	if err != nil {
+		return replication.Fatal(fmt.Errorf("partition %s: raft entry %d: %w", r.cfg.ID, e.Index, err))
+	}
+	var resp any
+	checkpointNow := false
+	switch c.typ {
+	case cmdProduce:
+		r.clock = max(r.clock, c.timestamp)
+		resp = r.applyProduce(c.batch, e.Term)
+	case cmdAdvanceLogStart:
+		resp = r.applyAdvanceLogStart(c.offset)
+		checkpointNow = true
+	}
+	if fe, ok := resp.(*replication.FatalError); ok {
+		return fe
+	}
+	r.applied = e.Index
+	r.sinceCheckpoint++
+	if checkpointNow || r.sinceCheckpoint >= r.cfg.CheckpointEvery {
+		if err := r.checkpoint(); err != nil {
+			return replication.Fatal(err)
+		}
+	}
+	return resp
+}
+
+func (r *Replica) applyProduce(b []byte, term uint64) any {
+	h, err := batch.Validate(b)
+	if err != nil || len(b) != h.Size() || h.NumRecords == 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidBatch, errors.Join(err, fmt.Errorf("%d bytes", len(b))))
+	}
+	if st := r.producers[h.ProducerID]; st != nil && st.lastSeen < r.clock-ProducerExpiry {
+		delete(r.producers, h.ProducerID)
+	}
+	dupBase, dup, err := r.producers.check(h)
+	if err != nil {
+		return err
+	}
+	if dup {
+		return ProduceResult{BaseOffset: dupBase, LastOffset: dupBase + int64(h.LastOffsetDelta), Duplicate: true}
+	}
+	// Stamp a copy: raft may still be sending e.Data to other replicas.
+	r.scratch = append(r.scratch[:0], b...)
+	batch.SetPartitionLeaderEpoch(r.scratch, int32(term))
+	lg := r.log()
+	h, err = lg.Append(r.scratch)
+	if err != nil {
+		if errors.Is(err, segment.ErrInvalidBatch) {
+			return fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+		}
+		return replication.Fatal(fmt.Errorf("partition %s: append: %w", r.cfg.ID, err))
+	}
+	r.producers.record(h, r.clock)
+	// Apply runs after commit, so everything in the log is committed.
+	lg.SetHighWatermark(h.LastOffset() + 1)
+	return ProduceResult{BaseOffset: h.BaseOffset, LastOffset: h.LastOffset()}
+}
+
+func (r *Replica) applyAdvanceLogStart(offset int64) any {
+	if err := r.log().AdvanceLogStart(offset); err != nil {
+		if errors.Is(err, log.ErrOffsetOutOfRange) {
+			return err
+		}
+		return replication.Fatal(fmt.Errorf("partition %s: advance log start: %w", r.cfg.ID, err))
+	}
+	return nil
+}
+
+// checkpoint makes the log durable and then records the state that matches
+// it, so that a restart can cut the log back to it and replay the rest.
+func (r *Replica) checkpoint() error {
+	lg := r.log()
+	if err := lg.Sync(); err != nil {
+		return fmt.Errorf("partition %s: sync log: %w", r.cfg.ID, err)
+	}
+	r.producers.expireBefore(r.clock - ProducerExpiry)
+	ck := checkpoint{applied: r.applied, logEnd: lg.LogEndOffset(), clock: r.clock, producers: r.producers}
+	if err := storeCheckpoint(r.cfg.DB, r.cfg.ID, &ck); err != nil {
+		return err
+	}
+	r.sinceCheckpoint = 0
+	return nil
+}

@@ -1,0 +1,221 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/sluicedb/sluice/batch"
+	"github.com/sluicedb/sluice/log"
+)
+
+// Proposer replicates commands; *replication.Group is one.
+type Proposer interface {
+	Propose(ctx context.Context, cmd []byte) (any, error)
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultCheckpointEvery = 1024
+	DefaultMaxBatchBytes   = 8 << 20
+)
+
+// Config describes one partition replica.
+type Config struct {
+	// ID names the partition (and its raft group), e.g. "orders/3".
+	ID string
+	// Log configures the partition's log (directory, segment size,
+	// retention). Log.FS and Log.Dir are required.
+	Log log.Config
+	// DB is the node's Pebble, where the replica keeps its checkpoint.
+	DB *pebble.DB
+	// CheckpointEvery is the number of applied commands between
+	// checkpoints (an fsync of the log and a Pebble write). Raft replays at
+	// most this many commands after a crash.
+	CheckpointEvery int
+	// MaxBatchBytes bounds one produced batch.
+	MaxBatchBytes int
+	// Now is the leader's clock for produce commands. Nil: time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.CheckpointEvery <= 0 {
+		c.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Log.Logger = c.Logger
+	return c
+}
+
+// Replica is one replica of one partition: its log, the state machine that
+// the partition's raft group drives, and the produce and fetch paths.
+//
+// Concurrency: raft calls Apply, Snapshot and Restore from one goroutine;
+// the fields under "apply state" belong to it. Produce and Fetch run on any
+// goroutine. logMu guards the log pointer, which only Restore replaces.
+type Replica struct {
+	cfg      Config
+	proposer atomic.Pointer[proposerBox]
+
+	logMu sync.RWMutex
+	lg    *log.Log // Protected by logMu.
+
+	// Apply state.
+	applied         uint64
+	clock           int64
+	producers       producers
+	sinceCheckpoint int
+	scratch         []byte
+}
+
+type proposerBox struct{ p Proposer }
+
+// Open opens (or creates) the replica's log and state. After a crash it cuts
+// the log back to the last checkpoint; the raft group replays the rest.
+func Open(cfg Config) (*Replica, error) {
+	if cfg.ID == "" || cfg.DB == nil || cfg.Log.Dir == "" || cfg.Log.FS == nil {
+		return nil, fmt.Errorf("partition: config needs ID, DB, Log.FS and Log.Dir")
+	}
+	cfg = cfg.withDefaults()
+	if err := finishRestore(cfg); err != nil {
+		return nil, err
+	}
+	ck, ok, err := loadCheckpoint(cfg.DB, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	lg, err := log.Open(cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		ck = checkpoint{logEnd: lg.LogStartOffset(), producers: producers{}}
+	}
+	if end := lg.LogEndOffset(); end > ck.logEnd {
+		// Appended after the checkpoint: raft replays those commands.
+		if err := lg.TruncateTo(max(ck.logEnd, lg.LogStartOffset())); err != nil {
+			_ = lg.Close()
+			return nil, fmt.Errorf("partition %s: cut log back to checkpoint %d: %w", cfg.ID, ck.logEnd, err)
+		}
+	} else if end < ck.logEnd {
+		_ = lg.Close()
+		return nil, fmt.Errorf("%w: partition %s: log ends at %d, checkpoint says %d is durable", ErrCorrupt, cfg.ID, end, ck.logEnd)
+	}
+	return &Replica{cfg: cfg, lg: lg, applied: ck.applied, clock: ck.clock, producers: ck.producers}, nil
+}
+
+// Attach sets the group that Produce proposes through.
+func (r *Replica) Attach(p Proposer) { r.proposer.Store(&proposerBox{p}) }
+
+// AppliedIndex returns the raft index of the last applied command.
+func (r *Replica) AppliedIndex() uint64 { return r.applied }
+
+func (r *Replica) log() *log.Log {
+	r.logMu.RLock()
+	defer r.logMu.RUnlock()
+	return r.lg
+}
+
+// ProduceResult is the outcome of an acknowledged produce.
+type ProduceResult struct {
+	BaseOffset int64 // offset of the batch's first record
+	LastOffset int64 // offset of its last record
+	// Duplicate is true when the batch was a retry of one already written
+	// (same producer id, epoch and sequences): nothing new was written.
+	Duplicate bool
+}
+
+// Produce validates b (one RecordBatch v2), replicates it and returns its
+// offsets once it is committed and applied. Errors: ErrInvalidBatch;
+// ErrOutOfOrderSequence, ErrProducerFenced (nothing written); the
+// replication errors (replication.ErrNotLeader, ErrOutcomeUnknown, …).
+func (r *Replica) Produce(ctx context.Context, b []byte) (ProduceResult, error) {
+	box := r.proposer.Load()
+	if box == nil {
+		return ProduceResult{}, ErrNoProposer
+	}
+	if err := r.validate(b); err != nil {
+		return ProduceResult{}, err
+	}
+	cmd := encodeProduce(make([]byte, 0, commandHeaderSize+8+len(b)), r.cfg.Now().UnixMilli(), b)
+	resp, err := box.p.Propose(ctx, cmd)
+	if err != nil {
+		return ProduceResult{}, err
+	}
+	res, ok := resp.(ProduceResult)
+	if !ok {
+		return ProduceResult{}, fmt.Errorf("partition %s: unexpected apply result %T", r.cfg.ID, resp)
+	}
+	return res, nil
+}
+
+func (r *Replica) validate(b []byte) error {
+	if len(b) > r.cfg.MaxBatchBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidBatch, len(b), r.cfg.MaxBatchBytes)
+	}
+	h, err := batch.Validate(b)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+	}
+	if len(b) != h.Size() || h.NumRecords == 0 {
+		return fmt.Errorf("%w: %d bytes for a batch of %d with %d records", ErrInvalidBatch, len(b), h.Size(), h.NumRecords)
+	}
+	return nil
+}
+
+// Fetch appends to dst whole batches from offset, up to maxBytes (at least
+// one batch), all committed. At the high watermark it waits for new data
+// until ctx ends, and then returns dst unchanged and no error (a long poll
+// that found nothing). Errors: log.ErrOffsetOutOfRange, ErrClosed.
+func (r *Replica) Fetch(ctx context.Context, dst []byte, offset int64, maxBytes int) ([]byte, error) {
+	for {
+		lg := r.log()
+		out, err := lg.Read(dst, offset, maxBytes)
+		if err != nil || len(out) > len(dst) {
+			return out, err
+		}
+		if err := lg.Wait(ctx, offset); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return dst, nil
+			}
+			if errors.Is(err, log.ErrClosed) && r.log() != lg {
+				continue // Restore swapped the log.
+			}
+			return dst, err
+		}
+	}
+}
+
+// HighWatermark returns one past the last committed offset.
+func (r *Replica) HighWatermark() int64 { return r.log().HighWatermark() }
+
+// LogStartOffset returns the first readable offset.
+func (r *Replica) LogStartOffset() int64 { return r.log().LogStartOffset() }
+
+// OffsetForTimestamp returns the first offset whose record timestamp is at
+// least ts.
+func (r *Replica) OffsetForTimestamp(ts int64) (int64, bool, error) {
+	return r.log().OffsetForTimestamp(ts)
+}
+
+// Close closes the log. The raft group must be stopped first.
+func (r *Replica) Close() error {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	return r.lg.Close()
+}
