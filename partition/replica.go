@@ -219,3 +219,27 @@ func (r *Replica) Close() error {
 	defer r.logMu.Unlock()
 	return r.lg.Close()
 }
+
+// EnforceRetention proposes moving the log start to where the retention
+// policy (log.Config RetentionAge and RetentionBytes) puts it at now, if
+// that is past the current start. The server calls it periodically on the
+// leader; every replica then deletes the same segments when it applies
+// the command. It returns the log start offset after the call.
+func (r *Replica) EnforceRetention(ctx context.Context, now time.Time) (int64, error) {
+	lg := r.log()
+	point := lg.RetentionPoint(now)
+	if point <= lg.LogStartOffset() {
+		return lg.LogStartOffset(), nil
+	}
+	box := r.proposer.Load()
+	if box == nil {
+		return lg.LogStartOffset(), ErrNoProposer
+	}
+	resp, err := box.p.Propose(ctx, encodeAdvanceLogStart(point))
+	if err == nil {
+		if rerr, ok := resp.(error); ok {
+			err = rerr
+		}
+	}
+	return r.LogStartOffset(), err
+}

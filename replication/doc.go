@@ -3,8 +3,30 @@
 // transports (TCP multiplexed by group, and in-memory with fault hooks) and
 // the adapter from Sluice's state machines to raft.FSM.
 //
-// It is built by the replication issue; until then the package holds only
-// this description, so that the layout fixed in the design brief exists.
+// # Groups
+//
+// Group (group.go) is one replica of one raft group: StartGroup, Bootstrap,
+// Propose (typed errors: *NotLeaderError, ErrTimeout, ErrOutcomeUnknown,
+// ErrFailed), Barrier, membership and leadership transfer. fsm.go adapts a
+// StateMachine to raft.FSM; a state machine's Fatal error stops the replica
+// (fail-stop) instead of skipping the entry. Raft runs with
+// NoSnapshotRestoreOnStart: state machines keep their own durable state and
+// raft replays the entries after it; StartGroup restores the newest local
+// snapshot first if the state machine is behind it (snapshots.go).
+//
+// Goroutines: raft's own; per group, one that makes a new leader Ready
+// after a Barrier and one per in-flight Propose (which raft always
+// answers: see the note on BatchApplyCh in StartGroup). Stop waits for all
+// of them.
+//
+// # Transports
+//
+// Mux (mux.go) serves every group of a node on one TCP port: each
+// connection opens with a header naming its group (on-wire format in
+// mux.go) and is handed to that group's raft NetworkTransport. Lock order:
+// Mux.mu, then groupLayer.mu. FaultNet (faultnet.go) is an in-memory
+// network for tests with partitions, drops, delays and per-RPC hooks. Lock
+// order: FaultNet.mu, then the in-memory transports' locks.
 //
 // # The log and stable store
 //

@@ -216,7 +216,13 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 	rc.SnapshotThreshold = t.SnapshotThreshold
 	rc.TrailingLogs = t.TrailingLogs
 	rc.MaxAppendEntries = t.MaxAppendEntries
-	rc.BatchApplyCh = true
+	// BatchApplyCh stays off: with a buffered apply channel, proposals
+	// still queued in it when raft shuts down are never answered (raft does
+	// not drain it), and their callers would wait forever. Unbuffered, a
+	// proposal is either refused at once or owned by the leader loop, which
+	// answers it; the leader loop still groups every proposal waiting to be
+	// handed over into one append (up to MaxAppendEntries).
+	rc.BatchApplyCh = false
 	// The state machine keeps its own applied index and replays from it;
 	// raft need not restore a snapshot on start.
 	rc.NoSnapshotRestoreOnStart = true
