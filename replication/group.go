@@ -278,7 +278,9 @@ func (g *Group) followLeadership() {
 			if !leader {
 				continue
 			}
-			if err := g.raft.Barrier(g.cfg.Timing.withDefaults().ElectionTimeout * 4).Error(); err != nil {
+			f := g.raft.Barrier(g.cfg.Timing.withDefaults().ElectionTimeout * 4)
+			bindShutdown(f, g.stopped)
+			if err := f.Error(); err != nil {
 				g.cfg.Logger.Warn("replication: barrier after winning leadership failed", "err", err)
 				continue
 			}
@@ -311,6 +313,7 @@ func (g *Group) Propose(ctx context.Context, cmd []byte) (any, error) {
 		}
 	}
 	f := g.raft.Apply(cmd, timeout)
+	bindShutdown(f, g.stopped)
 	done := make(chan error, 1)
 	g.wg.Add(1)
 	go func() {
@@ -356,7 +359,9 @@ func (g *Group) Barrier(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	if err := g.raft.Barrier(timeout).Error(); err != nil {
+	f := g.raft.Barrier(timeout)
+	bindShutdown(f, g.stopped)
+	if err := f.Error(); err != nil {
 		return g.mapError(err)
 	}
 	return nil
