@@ -1,0 +1,205 @@
+package metadata
+
+import (
+	"encoding/binary"
+)
+
+// Commands are what the metadata raft group replicates. The layout is
+// drawn in doc.go ("Formats"). On-disk format (raft logs); never change.
+const (
+	commandVersion = 1
+
+	cmdRegisterNode        = 1
+	cmdRemoveNode          = 2
+	cmdCreateStream        = 3
+	cmdDeleteStream        = 4
+	cmdAlterStream         = 5
+	cmdAllocateProducerIDs = 6
+)
+
+var be = binary.BigEndian
+
+// appendStr appends s as a str. s is at most 65535 bytes (every string the
+// package encodes is validated or was decoded as a str).
+func appendStr(dst []byte, s string) []byte {
+	dst = be.AppendUint16(dst, uint16(len(s)))
+	return append(dst, s...)
+}
+
+func (c RegisterNode) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdRegisterNode)
+	dst = appendStr(dst, c.ID)
+	dst = appendStr(dst, c.RaftAddr)
+	dst = appendStr(dst, c.ClientAddr)
+	dst = append(dst, byte(c.State))
+	return be.AppendUint64(dst, uint64(c.Timestamp))
+}
+
+func (c RemoveNode) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdRemoveNode)
+	return appendStr(dst, c.ID)
+}
+
+// appendTo needs Partitions in 0..MaxUint32 and ReplicationFactor in
+// 0..255 (validated, or decoded).
+func (c CreateStream) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdCreateStream)
+	dst = appendStr(dst, c.Name)
+	dst = be.AppendUint32(dst, uint32(c.Partitions))
+	dst = append(dst, byte(c.ReplicationFactor))
+	dst = be.AppendUint64(dst, uint64(c.RetentionMs))
+	dst = be.AppendUint64(dst, uint64(c.RetentionBytes))
+	dst = be.AppendUint32(dst, uint32(c.MaxRecordBytes))
+	return be.AppendUint64(dst, uint64(c.Timestamp))
+}
+
+func (c DeleteStream) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdDeleteStream)
+	return appendStr(dst, c.Name)
+}
+
+func (c AlterStream) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdAlterStream)
+	dst = appendStr(dst, c.Name)
+	dst = be.AppendUint64(dst, uint64(c.RetentionMs))
+	dst = be.AppendUint64(dst, uint64(c.RetentionBytes))
+	return be.AppendUint32(dst, uint32(c.MaxRecordBytes))
+}
+
+func (c AllocateProducerIDs) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdAllocateProducerIDs)
+	return be.AppendUint64(dst, uint64(c.Count))
+}
+
+// decodeCommand decodes one command: a RegisterNode, RemoveNode,
+// CreateStream, DeleteStream, AlterStream or AllocateProducerIDs value.
+// Strings are copied out of b. Errors wrap ErrCorrupt.
+func decodeCommand(b []byte) (any, error) {
+	r := reader{b: b}
+	if v := r.u8("version"); r.err == nil && v != commandVersion {
+		return nil, corrupt("command version %d", v)
+	}
+	typ := r.u8("type")
+	if r.err != nil {
+		return nil, r.err
+	}
+	var c any
+	switch typ {
+	case cmdRegisterNode:
+		c = RegisterNode{
+			ID: r.str("node id"), RaftAddr: r.str("raft address"), ClientAddr: r.str("client address"),
+			State: NodeState(r.u8("state")), Timestamp: r.i64("timestamp"),
+		}
+	case cmdRemoveNode:
+		c = RemoveNode{ID: r.str("node id")}
+	case cmdCreateStream:
+		c = CreateStream{
+			Name: r.str("name"), Partitions: int(r.u32("partitions")), ReplicationFactor: int(r.u8("replication factor")),
+			RetentionMs: r.i64("retention ms"), RetentionBytes: r.i64("retention bytes"),
+			MaxRecordBytes: r.i32("max record bytes"), Timestamp: r.i64("timestamp"),
+		}
+	case cmdDeleteStream:
+		c = DeleteStream{Name: r.str("name")}
+	case cmdAlterStream:
+		c = AlterStream{
+			Name: r.str("name"), RetentionMs: r.i64("retention ms"), RetentionBytes: r.i64("retention bytes"),
+			MaxRecordBytes: r.i32("max record bytes"),
+		}
+	case cmdAllocateProducerIDs:
+		c = AllocateProducerIDs{Count: r.i64("count")}
+	default:
+		return nil, corrupt("command type %d", typ)
+	}
+	if err := r.finish("command"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// reader decodes big-endian fields from b. The first short read sets err
+// (wrapping ErrCorrupt) and every later read returns zero, so a decoder
+// checks err once at the end. Every length is bounded by the bytes left
+// before anything is allocated.
+type reader struct {
+	b   []byte
+	off int // bytes consumed, for error messages
+	err error
+}
+
+// take returns the next n bytes, or nil and sets err.
+func (r *reader) take(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b) {
+		r.err = corrupt("%s at byte %d: need %d bytes, %d left", what, r.off, n, len(r.b))
+		return nil
+	}
+	p := r.b[:n]
+	r.b = r.b[n:]
+	r.off += n
+	return p
+}
+
+func (r *reader) u8(what string) uint8 {
+	if p := r.take(1, what); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (r *reader) u16(what string) uint16 {
+	if p := r.take(2, what); p != nil {
+		return be.Uint16(p)
+	}
+	return 0
+}
+
+func (r *reader) u32(what string) uint32 {
+	if p := r.take(4, what); p != nil {
+		return be.Uint32(p)
+	}
+	return 0
+}
+
+func (r *reader) u64(what string) uint64 {
+	if p := r.take(8, what); p != nil {
+		return be.Uint64(p)
+	}
+	return 0
+}
+
+func (r *reader) i32(what string) int32 { return int32(r.u32(what)) }
+func (r *reader) i64(what string) int64 { return int64(r.u64(what)) }
+
+// str reads a u16 length and that many bytes as a new string.
+func (r *reader) str(what string) string {
+	n := int(r.u16(what))
+	return string(r.take(n, what))
+}
+
+func (r *reader) key(what string) (k [16]byte) {
+	copy(k[:], r.take(16, what))
+	return k
+}
+
+// count reads a u32 element count and checks that count elements of at
+// least minSize bytes each fit in what is left, so that a decoder may
+// allocate count elements.
+func (r *reader) count(what string, minSize int) int {
+	n := int(r.u32(what))
+	if r.err == nil && n > len(r.b)/minSize {
+		r.err = corrupt("%s at byte %d: %d elements of at least %d bytes do not fit in %d bytes",
+			what, r.off-4, n, minSize, len(r.b))
+		return 0
+	}
+	return n
+}
+
+// finish reports the first error, or trailing bytes.
+func (r *reader) finish(what string) error {
+	if r.err == nil && len(r.b) != 0 {
+		r.err = corrupt("%s: %d trailing bytes at byte %d", what, len(r.b), r.off)
+	}
+	return r.err
+}

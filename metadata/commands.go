@@ -1,0 +1,290 @@
+package metadata
+
+import (
+	"math"
+	"net"
+	"strconv"
+)
+
+// Limits and defaults of the commands.
+const (
+	// MaxStreamNameLen is Kafka's topic name limit.
+	MaxStreamNameLen = 249
+	// MaxNodeIDLen bounds a node id (it is a raft server id).
+	MaxNodeIDLen = 128
+	// MaxAddrLen bounds a node's raft and client addresses.
+	MaxAddrLen = 255
+	// MaxPartitions bounds a stream's partition count.
+	MaxPartitions = 10000
+	// MaxReplicationFactor bounds a stream's replication factor.
+	MaxReplicationFactor = 7
+	// MaxRecordBytesLimit bounds a stream's MaxRecordBytes. A batch must
+	// also fit one raft entry (see partition.Config.MaxBatchBytes).
+	MaxRecordBytesLimit = 64 << 20
+	// MaxProducerIDBlock bounds one AllocateProducerIDs.
+	MaxProducerIDBlock = 1 << 20
+
+	// Unlimited is the retention value that keeps records forever.
+	Unlimited = -1
+
+	DefaultReplicationFactor = 3
+	DefaultRetentionMs       = 7 * 24 * 60 * 60 * 1000 // Kafka's retention.ms
+	DefaultRetentionBytes    = Unlimited               // Kafka's retention.bytes
+	DefaultMaxRecordBytes    = 1 << 20                 // 1 MiB
+)
+
+// RegisterNode adds a node, or updates a registered one: its addresses
+// change, and its state moves forward (joining -> active) but never back,
+// so a restarted node may register as joining again without demoting
+// itself. The response is the *Node as stored.
+type RegisterNode struct {
+	ID         string
+	RaftAddr   string    // host:port
+	ClientAddr string    // host:port
+	State      NodeState // NodeJoining or NodeActive
+	// Timestamp is the leader's Unix ms, stored as RegisteredAt on the
+	// first registration.
+	Timestamp int64
+}
+
+// RemoveNode marks a node removed. Its replicas stay in their replica sets
+// (View.PartitionsOnNode lists them) until they are moved; it no longer
+// counts as active. Removing a removed node changes nothing. The response
+// is the *Node.
+type RemoveNode struct {
+	ID string
+}
+
+// CreateStream creates a stream and assigns its partitions' replica sets
+// across the active nodes. The response is the new *Stream.
+//
+// EncodeCreateStream fills zero fields other than Name and Partitions with
+// the defaults; the encoded command always carries explicit values.
+type CreateStream struct {
+	Name              string // 1..249 of [a-zA-Z0-9._-], not "." or ".."
+	Partitions        int    // 1..MaxPartitions
+	ReplicationFactor int    // 1..MaxReplicationFactor, at most the active nodes
+	RetentionMs       int64  // > 0 or Unlimited
+	RetentionBytes    int64  // > 0 or Unlimited
+	MaxRecordBytes    int32  // 1..MaxRecordBytesLimit
+	Timestamp         int64  // the leader's Unix ms, stored as CreatedAt
+}
+
+// DeleteStream removes a stream; the caller tears down its partitions'
+// raft groups. The response is the deleted *Stream.
+type DeleteStream struct {
+	Name string
+}
+
+// AlterStream changes a stream's limits. A zero field is left unchanged
+// (zero is not a valid value of any of them). The response is the altered
+// *Stream.
+type AlterStream struct {
+	Name           string
+	RetentionMs    int64 // > 0, Unlimited, or 0 for unchanged
+	RetentionBytes int64 // > 0, Unlimited, or 0 for unchanged
+	MaxRecordBytes int32 // 1..MaxRecordBytesLimit, or 0 for unchanged
+}
+
+// AllocateProducerIDs hands out Count producer ids that no other
+// allocation ever returns. The response is a ProducerIDBlock.
+type AllocateProducerIDs struct {
+	Count int64 // 1..MaxProducerIDBlock
+}
+
+// ProducerIDBlock is the producer ids [First, First+Count).
+type ProducerIDBlock struct {
+	First, Count int64
+}
+
+// End returns the first id after the block.
+func (b ProducerIDBlock) End() int64 { return b.First + b.Count }
+
+// withDefaults fills the zero fields of c that have defaults.
+func (c CreateStream) withDefaults() CreateStream {
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = DefaultReplicationFactor
+	}
+	if c.RetentionMs == 0 {
+		c.RetentionMs = DefaultRetentionMs
+	}
+	if c.RetentionBytes == 0 {
+		c.RetentionBytes = DefaultRetentionBytes
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	return c
+}
+
+// The validate methods check what needs no state. Apply runs them too: a
+// command proposed by other code than the Encode functions is refused the
+// same way on every replica.
+
+func (c RegisterNode) validate() error {
+	if err := validName("node id", c.ID, MaxNodeIDLen); err != nil {
+		return err
+	}
+	if err := validAddr("raft address", c.RaftAddr); err != nil {
+		return err
+	}
+	if err := validAddr("client address", c.ClientAddr); err != nil {
+		return err
+	}
+	if c.State != NodeJoining && c.State != NodeActive {
+		return invalid("state", "%v: a node registers as joining or active", c.State)
+	}
+	if c.Timestamp < 0 {
+		return invalid("timestamp", "%d is negative", c.Timestamp)
+	}
+	return nil
+}
+
+func (c RemoveNode) validate() error { return validName("node id", c.ID, MaxNodeIDLen) }
+
+func (c CreateStream) validate() error {
+	if err := validName("name", c.Name, MaxStreamNameLen); err != nil {
+		return err
+	}
+	if c.Partitions < 1 || c.Partitions > MaxPartitions {
+		return invalid("partitions", "%d is not in 1..%d", c.Partitions, MaxPartitions)
+	}
+	if c.ReplicationFactor < 1 || c.ReplicationFactor > MaxReplicationFactor {
+		return invalid("replication factor", "%d is not in 1..%d", c.ReplicationFactor, MaxReplicationFactor)
+	}
+	if err := validLimits(c.RetentionMs, c.RetentionBytes, c.MaxRecordBytes, false); err != nil {
+		return err
+	}
+	if c.Timestamp < 0 {
+		return invalid("timestamp", "%d is negative", c.Timestamp)
+	}
+	return nil
+}
+
+func (c DeleteStream) validate() error { return validName("name", c.Name, MaxStreamNameLen) }
+
+func (c AlterStream) validate() error {
+	if err := validName("name", c.Name, MaxStreamNameLen); err != nil {
+		return err
+	}
+	if c.RetentionMs == 0 && c.RetentionBytes == 0 && c.MaxRecordBytes == 0 {
+		return invalid("alter", "nothing to change")
+	}
+	return validLimits(c.RetentionMs, c.RetentionBytes, c.MaxRecordBytes, true)
+}
+
+func (c AllocateProducerIDs) validate() error {
+	if c.Count < 1 || c.Count > MaxProducerIDBlock {
+		return invalid("count", "%d is not in 1..%d", c.Count, MaxProducerIDBlock)
+	}
+	return nil
+}
+
+// validName checks a stream name or node id: 1..max bytes of
+// [a-zA-Z0-9._-], and not "." or ".." (names become file and directory
+// names in tools).
+func validName(field, s string, max int) error {
+	if len(s) == 0 || len(s) > max {
+		return invalid(field, "length %d is not in 1..%d", len(s), max)
+	}
+	if s == "." || s == ".." {
+		return invalid(field, "%q is not allowed", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return invalid(field, "byte %#x at %d is not one of [a-zA-Z0-9._-]", c, i)
+		}
+	}
+	return nil
+}
+
+// validAddr checks a host:port address with a host and a port in 1..65535.
+func validAddr(field, s string) error {
+	if len(s) == 0 || len(s) > MaxAddrLen {
+		return invalid(field, "length %d is not in 1..%d", len(s), MaxAddrLen)
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return invalid(field, "%q is not host:port", s)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if host == "" || err != nil || p == 0 {
+		return invalid(field, "%q needs a host and a port in 1..65535", s)
+	}
+	return nil
+}
+
+// validLimits checks retention and record size limits; zero means
+// unchanged when alter is set and is refused otherwise.
+func validLimits(retMs, retBytes int64, maxRecord int32, alter bool) error {
+	ok := func(v int64) bool { return v > 0 || v == Unlimited || alter && v == 0 }
+	if !ok(retMs) {
+		return invalid("retention ms", "%d is neither positive nor %d (unlimited)", retMs, Unlimited)
+	}
+	if !ok(retBytes) {
+		return invalid("retention bytes", "%d is neither positive nor %d (unlimited)", retBytes, Unlimited)
+	}
+	if !(maxRecord > 0 && maxRecord <= MaxRecordBytesLimit || alter && maxRecord == 0) {
+		return invalid("max record bytes", "%d is not in 1..%d", maxRecord, MaxRecordBytesLimit)
+	}
+	return nil
+}
+
+// Encode functions build the command bytes the server proposes to the
+// metadata group. They validate what needs no state and return a
+// *ValidationError (ErrInvalidArgument) for a bad field; the state checks
+// happen in Apply.
+
+// EncodeRegisterNode encodes a RegisterNode command.
+func EncodeRegisterNode(c RegisterNode) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.appendTo(nil), nil
+}
+
+// EncodeRemoveNode encodes a RemoveNode command.
+func EncodeRemoveNode(c RemoveNode) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.appendTo(nil), nil
+}
+
+// EncodeCreateStream fills c's defaults and encodes a CreateStream
+// command.
+func EncodeCreateStream(c CreateStream) ([]byte, error) {
+	c = c.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.appendTo(nil), nil
+}
+
+// EncodeDeleteStream encodes a DeleteStream command.
+func EncodeDeleteStream(c DeleteStream) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.appendTo(nil), nil
+}
+
+// EncodeAlterStream encodes an AlterStream command.
+func EncodeAlterStream(c AlterStream) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.appendTo(nil), nil
+}
+
+// EncodeAllocateProducerIDs encodes an AllocateProducerIDs command.
+func EncodeAllocateProducerIDs(c AllocateProducerIDs) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.appendTo(nil), nil
+}
+
+// producerIDsLeft reports whether count more ids fit after next.
+func producerIDsLeft(next, count int64) bool { return count <= math.MaxInt64-next }

@@ -1,0 +1,111 @@
+// Package metadata is the cluster's metadata state machine: the node
+// registry, the streams with their partitions (hash-key ranges and replica
+// sets), and producer-id allocation. The cluster's metadata raft group runs
+// it on every voter (package replication drives it through FSM's Apply,
+// Snapshot and Restore); the server proposes the commands that the Encode
+// functions build, and answers metadata requests from View.
+//
+// # State
+//
+//   - Nodes: id, raft and client address, state (joining -> active ->
+//     removed, never back), and the leader time of the first registration.
+//     Removed nodes stay, so that ids are never reused.
+//   - Streams: name, a unique id that is never reused, replication factor,
+//     retention (age, bytes), max record bytes, creation time, and the
+//     partitions. A partition's raft group id is PartitionID(stream id,
+//     number), "s<stream id>-p<number>": unique across streams and across a
+//     stream deleted and created again under the same name (its old groups
+//     may not be torn down yet). Each partition owns a contiguous range of
+//     the 128-bit MD5 hash-key space (see hashkey.go) and has an ordered
+//     replica set whose first node is the preferred leader.
+//   - The next producer id: AllocateProducerIDs hands out blocks from a
+//     counter that only grows, so no two blocks overlap.
+//
+// # Invariants
+//
+//  1. Apply is deterministic: the same entries give byte-identical state
+//     (and snapshots) on every replica. It reads no clock (timestamps come
+//     in the commands from the leader), uses no randomness, and visits maps
+//     only through sorted keys.
+//  2. A command Apply refuses (a *ValidationError, ErrStreamExists,
+//     ErrStreamNotFound, ErrNotEnoughNodes, ErrNodeNotFound,
+//     ErrNodeRemoved, ErrProducerIDsExhausted) is refused the same way on
+//     every replica and changes nothing. A command that does not decode is
+//     fatal (replication.Fatal): the replica stops rather than skip it.
+//  3. A stream's partitions' hash-key ranges are contiguous, in partition
+//     order, and cover [0, 2^128) with no gap or overlap.
+//  4. A replica set holds ReplicationFactor distinct registered nodes, all
+//     active when the stream was created; CreateStream balances replicas
+//     and preferred leaders over the active nodes (see assign.go).
+//  5. Producer-id blocks never overlap: the counter only grows.
+//  6. Bad bytes (a command, a snapshot) never panic: they are ErrCorrupt,
+//     and every length is bounded by the bytes left before allocating.
+//
+// # Concurrency
+//
+// Apply, Snapshot and Restore are called from one goroutine at a time.
+// Readers on any goroutine call FSM.View, an atomic load of an immutable
+// View: readers never block Apply nor see a half-applied command. Each
+// change publishes a new View that shares the unchanged parts with the
+// previous one (path copying; the state is small). Everything reached from
+// a View is shared and must not be modified. The package starts no
+// goroutines.
+//
+// # Durability
+//
+// The state lives in memory and in raft snapshots. The replication group
+// runs raft with NoSnapshotRestoreOnStart; FSM implements AppliedIndex, so
+// on start the group restores the newest local snapshot into it and raft
+// replays the entries after it. Entries at or below the applied index are
+// skipped, so a replay is harmless.
+//
+// # Formats
+//
+// Both are on-disk formats (commands live in raft logs, snapshots in raft
+// snapshot stores) and never change: a new layout takes a new version
+// byte. Integers are big-endian; str is a u16 byte length and the bytes.
+//
+// Command (codec.go):
+//
+//	0  1  version = 1
+//	1  1  type
+//	2  …  body, by type:
+//	  1 register node:   id str, raft addr str, client addr str, state u8,
+//	                     timestamp i64
+//	  2 remove node:     id str
+//	  3 create stream:   name str, partitions u32, replication factor u8,
+//	                     retention ms i64, retention bytes i64,
+//	                     max record bytes i32, timestamp i64
+//	  4 delete stream:   name str
+//	  5 alter stream:    name str, retention ms i64, retention bytes i64,
+//	                     max record bytes i32 (0 = unchanged)
+//	  6 allocate producer ids: count i64
+//
+// A command is exactly its fields: trailing bytes do not decode. Decoding
+// checks only the framing; Apply validates the values and answers a bad
+// one with a *ValidationError on every replica alike. Node states are
+// 1 joining, 2 active, 3 removed. Timestamps are the leader's Unix ms.
+//
+// Snapshot (snapshot.go), the whole state, encoded deterministically:
+//
+//	magic "SLMD", version u8 = 1
+//	applied index u64, state version u64 (raft index of the last change),
+//	next producer id i64, next stream id u64
+//	node count u32, then per node, sorted by id:
+//	  id str, raft addr str, client addr str, state u8, registered at i64
+//	stream count u32, then per stream, sorted by name:
+//	  id u64, name str, replication factor u8, retention ms i64,
+//	  retention bytes i64, max record bytes i32, created at i64,
+//	  partition count u32, then per partition, in order:
+//	    hash key start [16]u8, hash key end [16]u8 (big-endian, inclusive),
+//	    replica count u8, then that many node ids (str), leader first
+//	CRC-32C (Castagnoli) u32 of every byte before it
+//
+// Partition ids and numbers are not stored: they follow from the stream id
+// and the position. Restore checks every invariant above (sorted, valid
+// and unique names and ids, known states, limits in range, hash-key ranges
+// contiguous over the whole space, replica sets of replication factor
+// many distinct registered nodes, version <= applied index) and refuses
+// anything else as ErrCorrupt; every count is bounded by the bytes left
+// before anything is allocated.
+package metadata

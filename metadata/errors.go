@@ -1,0 +1,71 @@
+package metadata
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by Apply as a command's response. They are deterministic:
+// every replica returns the same error for the same command and state, and
+// a command answered with one of them changed nothing. The Encode
+// functions return ErrInvalidArgument (as a *ValidationError) for the
+// parts they can check without the state.
+var (
+	// ErrInvalidArgument reports a command field out of its range: a bad
+	// stream name or node id, a partition count, replication factor,
+	// retention or record size limit out of bounds, a malformed address.
+	// errors.As with *ValidationError gives the field.
+	ErrInvalidArgument = errors.New("metadata: invalid argument")
+
+	// ErrStreamExists reports a CreateStream for a name already in use
+	// (Kafka TOPIC_ALREADY_EXISTS).
+	ErrStreamExists = errors.New("metadata: stream already exists")
+
+	// ErrStreamNotFound reports a DeleteStream or AlterStream of a stream
+	// that does not exist (Kafka UNKNOWN_TOPIC_OR_PARTITION).
+	ErrStreamNotFound = errors.New("metadata: stream not found")
+
+	// ErrNotEnoughNodes reports a CreateStream whose replication factor is
+	// larger than the number of active nodes (Kafka
+	// INVALID_REPLICATION_FACTOR).
+	ErrNotEnoughNodes = errors.New("metadata: not enough active nodes")
+
+	// ErrNodeNotFound reports a RemoveNode of a node id never registered.
+	ErrNodeNotFound = errors.New("metadata: node not found")
+
+	// ErrNodeRemoved reports a RegisterNode of a node id that was removed.
+	// Node ids are never reused: replica sets may still name the old node.
+	ErrNodeRemoved = errors.New("metadata: node was removed")
+
+	// ErrProducerIDsExhausted reports an AllocateProducerIDs whose block
+	// would pass the largest int64.
+	ErrProducerIDsExhausted = errors.New("metadata: producer ids exhausted")
+
+	// ErrCorrupt reports bytes that do not decode: a command (Apply then
+	// fails the replica with replication.Fatal wrapping it) or a snapshot
+	// (Restore refuses it and keeps the old state).
+	ErrCorrupt = errors.New("metadata: corrupt")
+)
+
+// ValidationError details an ErrInvalidArgument: which field of which
+// command is wrong, and why.
+type ValidationError struct {
+	Field  string // the command field, e.g. "name", "partitions"
+	Reason string // why it is refused, for people
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("metadata: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidArgument) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidArgument }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// corrupt wraps ErrCorrupt with what did not decode and where.
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}

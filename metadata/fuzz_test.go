@@ -1,0 +1,134 @@
+package metadata
+
+import (
+	"bytes"
+	"errors"
+	"runtime"
+	"testing"
+
+	"github.com/sluicedb/sluice/replication"
+)
+
+// allocated returns the bytes fn allocates on the heap (roughly: other
+// goroutines of the process count too, so bounds must be generous).
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// allocBound is what decoding len bytes may allocate: the decoded values
+// are a small multiple of their encoding, plus a constant.
+func allocBound(n int) uint64 { return 64*uint64(n) + 256<<10 }
+
+// FuzzDecodeCommand: any bytes either decode to a command that encodes
+// back to the same bytes and that Apply answers without failing the
+// replica, or are refused with ErrCorrupt. Nothing panics, and decoding
+// allocates in proportion to the input.
+func FuzzDecodeCommand(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{commandVersion})
+	for _, c := range allCommands() {
+		b := raw(c)
+		f.Add(b)
+		f.Add(append(bytes.Clone(b), 0xde, 0xad))
+		f.Add(b[:len(b)/2])
+	}
+	base := newHarness(f)
+	base.nodes(3)
+	base.must(stream("orders", 4, 3))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c any
+		var err error
+		if n := allocated(func() { c, err = decodeCommand(b) }); n > allocBound(len(b)) {
+			t.Fatalf("decoding %d bytes allocated %d", len(b), n)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		if again := raw(c); !bytes.Equal(again, b) {
+			t.Fatalf("round trip: %x, want %x", again, b)
+		}
+		// Apply on a copy of base: a command that decodes is answered,
+		// never fatal, and leaves a consistent state.
+		fsm := NewFSM()
+		fsm.view.Store(base.f.View())
+		fsm.applied.Store(base.index)
+		resp := fsm.Apply(replication.Entry{Index: base.index + 1, Data: b})
+		if err, ok := resp.(error); ok {
+			var fe *replication.FatalError
+			if errors.As(err, &fe) || !isRefusal(err) {
+				t.Fatalf("Apply(%+v) = %v", c, err)
+			}
+		}
+		if err := checkView(fsm.View()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func isRefusal(err error) bool {
+	for _, e := range []error{ErrInvalidArgument, ErrStreamExists, ErrStreamNotFound, ErrNotEnoughNodes,
+		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzDecodeSnapshot: any bytes either restore to a consistent state that
+// encodes back to the same bytes, or are refused with ErrCorrupt. Each
+// input is tried as is and with its last 4 bytes replaced by the right
+// checksum, so that the fuzzer gets past the CRC into the structure.
+// Nothing panics, and decoding allocates in proportion to the input.
+func FuzzDecodeSnapshot(f *testing.F) {
+	// Small seeds: the fuzzer mutates and minimizes them byte by byte.
+	small := newHarness(f)
+	small.nodes(2)
+	small.must(stream("s", 3, 2))
+	valid := snapshotOf(f, small.f)
+	small.must(node("n3", NodeJoining))
+	small.must(stream("t", 2, 1))
+	small.must(AllocateProducerIDs{Count: 5})
+	small.must(RemoveNode{ID: "n1"})
+	more := snapshotOf(f, small.f)
+	f.Add([]byte{})
+	f.Add(encodeSnapshot(emptyView(), 0))
+	f.Add(valid)
+	f.Add(more)
+	f.Add(append(bytes.Clone(valid), 1, 2, 3, 4, 5))
+	f.Add(valid[:len(valid)/2])
+	f.Add(valid[:snapshotHeaderSize+crcSize+3])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		inputs := [][]byte{b}
+		if len(b) >= crcSize {
+			inputs = append(inputs, resign(b))
+		}
+		for _, in := range inputs {
+			var v *View
+			var applied uint64
+			var err error
+			if n := allocated(func() { v, applied, err = decodeSnapshot(in) }); n > allocBound(len(in)) {
+				t.Fatalf("decoding %d bytes allocated %d", len(in), n)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("error %v is not ErrCorrupt", err)
+				}
+				continue
+			}
+			if err := checkView(v); err != nil {
+				t.Fatal(err)
+			}
+			if again := encodeSnapshot(v, applied); !bytes.Equal(again, in) {
+				t.Fatalf("round trip differs")
+			}
+		}
+	})
+}

@@ -1,0 +1,90 @@
+package metadata
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/sluicedb/sluice/replication"
+)
+
+// raw encodes a command without validating it, so tests can propose what
+// the Encode functions would refuse.
+func raw(c any) []byte {
+	switch c := c.(type) {
+	case RegisterNode:
+		return c.appendTo(nil)
+	case RemoveNode:
+		return c.appendTo(nil)
+	case CreateStream:
+		return c.appendTo(nil)
+	case DeleteStream:
+		return c.appendTo(nil)
+	case AlterStream:
+		return c.appendTo(nil)
+	case AllocateProducerIDs:
+		return c.appendTo(nil)
+	}
+	panic(fmt.Sprintf("raw: %T is not a command", c))
+}
+
+// harness applies commands to an FSM at consecutive raft indexes.
+type harness struct {
+	t     testing.TB
+	f     *FSM
+	index uint64
+}
+
+func newHarness(t testing.TB) *harness { return &harness{t: t, f: NewFSM()} }
+
+// apply applies the encoded command b at the next index.
+func (h *harness) apply(b []byte) any {
+	h.index++
+	return h.f.Apply(replication.Entry{Index: h.index, Term: 1, Data: b})
+}
+
+// do applies command c (encoded without validation).
+func (h *harness) do(c any) any { return h.apply(raw(c)) }
+
+// must applies c and fails the test if the response is an error.
+func (h *harness) must(c any) any {
+	h.t.Helper()
+	resp := h.do(c)
+	if err, ok := resp.(error); ok {
+		h.t.Fatalf("%T %+v: %v", c, c, err)
+	}
+	return resp
+}
+
+// nodes registers n active nodes n1..n<n>.
+func (h *harness) nodes(n int) {
+	h.t.Helper()
+	for i := 1; i <= n; i++ {
+		h.must(node(fmt.Sprint("n", i), NodeActive))
+	}
+}
+
+func node(id string, st NodeState) RegisterNode {
+	return RegisterNode{ID: id, RaftAddr: id + ":7000", ClientAddr: id + ":9092", State: st, Timestamp: 1000}
+}
+
+// stream is a valid CreateStream with explicit values.
+func stream(name string, partitions, rf int) CreateStream {
+	return CreateStream{Name: name, Partitions: partitions, ReplicationFactor: rf,
+		RetentionMs: DefaultRetentionMs, RetentionBytes: Unlimited, MaxRecordBytes: DefaultMaxRecordBytes, Timestamp: 5000}
+}
+
+// snapshotOf returns the snapshot bytes of f.
+func snapshotOf(t testing.TB, f *FSM) []byte {
+	t.Helper()
+	s, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	var w bytes.Buffer
+	if err := s.Persist(&w); err != nil {
+		t.Fatal(err)
+	}
+	return w.Bytes()
+}

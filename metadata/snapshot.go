@@ -1,0 +1,261 @@
+package metadata
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+
+	"github.com/sluicedb/sluice/replication"
+)
+
+// A metadata snapshot is the whole state, as raft stores it and streams it
+// to replicas that are far behind or new. The layout is drawn in doc.go
+// ("Formats"). On-disk and on-wire format; never change.
+const (
+	snapshotMagic   = "SLMD"
+	snapshotVersion = 1
+
+	// MaxSnapshotBytes bounds a snapshot Restore reads.
+	MaxSnapshotBytes = 256 << 20
+
+	snapshotHeaderSize = len(snapshotMagic) + 1 + 4*8
+	minNodeSize        = 2 + 2 + 2 + 1 + 8
+	minStreamSize      = 8 + 2 + 1 + 8 + 8 + 4 + 8 + 4
+	minPartitionSize   = 16 + 16 + 1
+	crcSize            = 4
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeSnapshot encodes v, applied up to applied.
+func encodeSnapshot(v *View, applied uint64) []byte {
+	b := append([]byte(snapshotMagic), snapshotVersion)
+	b = be.AppendUint64(b, applied)
+	b = be.AppendUint64(b, v.version)
+	b = be.AppendUint64(b, uint64(v.nextProducerID))
+	b = be.AppendUint64(b, v.nextStreamID)
+	b = be.AppendUint32(b, uint32(len(v.nodeIDs)))
+	for _, id := range v.nodeIDs {
+		n := v.nodes[id]
+		b = appendStr(b, n.ID)
+		b = appendStr(b, n.RaftAddr)
+		b = appendStr(b, n.ClientAddr)
+		b = append(b, byte(n.State))
+		b = be.AppendUint64(b, uint64(n.RegisteredAt))
+	}
+	b = be.AppendUint32(b, uint32(len(v.names)))
+	for _, name := range v.names {
+		s := v.streams[name]
+		b = be.AppendUint64(b, s.ID)
+		b = appendStr(b, s.Name)
+		b = append(b, byte(s.ReplicationFactor))
+		b = be.AppendUint64(b, uint64(s.RetentionMs))
+		b = be.AppendUint64(b, uint64(s.RetentionBytes))
+		b = be.AppendUint32(b, uint32(s.MaxRecordBytes))
+		b = be.AppendUint64(b, uint64(s.CreatedAt))
+		b = be.AppendUint32(b, uint32(len(s.Partitions)))
+		for _, p := range s.Partitions {
+			b = append(b, p.HashKeyStart[:]...)
+			b = append(b, p.HashKeyEnd[:]...)
+			b = append(b, byte(len(p.Replicas)))
+			for _, r := range p.Replicas {
+				b = appendStr(b, r)
+			}
+		}
+	}
+	return be.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// decodeSnapshot decodes and checks a snapshot. Errors wrap ErrCorrupt.
+func decodeSnapshot(b []byte) (v *View, applied uint64, err error) {
+	if len(b) < snapshotHeaderSize+crcSize {
+		return nil, 0, corrupt("snapshot of %d bytes", len(b))
+	}
+	body := b[:len(b)-crcSize]
+	if got, want := crc32.Checksum(body, crcTable), be.Uint32(b[len(body):]); got != want {
+		return nil, 0, corrupt("snapshot checksum %#08x, want %#08x", got, want)
+	}
+	if string(body[:len(snapshotMagic)]) != snapshotMagic || body[len(snapshotMagic)] != snapshotVersion {
+		return nil, 0, corrupt("snapshot magic %q version %d", body[:len(snapshotMagic)], body[len(snapshotMagic)])
+	}
+	r := reader{b: body[len(snapshotMagic)+1:], off: len(snapshotMagic) + 1}
+	v = emptyView()
+	applied = r.u64("applied index")
+	v.version = r.u64("state version")
+	v.nextProducerID = r.i64("next producer id")
+	v.nextStreamID = r.u64("next stream id")
+	if r.err == nil && (v.version > applied || v.nextProducerID < 0 || v.nextStreamID < 1) {
+		return nil, 0, corrupt("snapshot header: applied %d, version %d, next producer id %d, next stream id %d",
+			applied, v.version, v.nextProducerID, v.nextStreamID)
+	}
+	if err := decodeNodes(&r, v); err != nil {
+		return nil, 0, err
+	}
+	if err := decodeStreams(&r, v); err != nil {
+		return nil, 0, err
+	}
+	if err := r.finish("snapshot"); err != nil {
+		return nil, 0, err
+	}
+	return v, applied, nil
+}
+
+func decodeNodes(r *reader, v *View) error {
+	n := r.count("node count", minNodeSize)
+	v.nodeIDs = make([]string, 0, n)
+	for range n {
+		nd := &Node{ID: r.str("node id"), RaftAddr: r.str("raft address"), ClientAddr: r.str("client address"),
+			State: NodeState(r.u8("node state")), RegisteredAt: r.i64("registered at")}
+		if r.err != nil {
+			return r.err
+		}
+		if err := errors.Join(validName("node id", nd.ID, MaxNodeIDLen), validAddr("raft address", nd.RaftAddr),
+			validAddr("client address", nd.ClientAddr)); err != nil {
+			return corrupt("snapshot node %q: %v", nd.ID, err)
+		}
+		if !nd.State.valid() {
+			return corrupt("snapshot node %q: state %d", nd.ID, nd.State)
+		}
+		if k := len(v.nodeIDs); k > 0 && v.nodeIDs[k-1] >= nd.ID {
+			return corrupt("snapshot node %q after %q", nd.ID, v.nodeIDs[k-1])
+		}
+		v.nodeIDs = append(v.nodeIDs, nd.ID)
+		v.nodes[nd.ID] = nd
+	}
+	return r.err
+}
+
+func decodeStreams(r *reader, v *View) error {
+	n := r.count("stream count", minStreamSize)
+	v.names = make([]string, 0, n)
+	for range n {
+		s := &Stream{ID: r.u64("stream id"), Name: r.str("stream name"), ReplicationFactor: int(r.u8("replication factor")),
+			RetentionMs: r.i64("retention ms"), RetentionBytes: r.i64("retention bytes"),
+			MaxRecordBytes: r.i32("max record bytes"), CreatedAt: r.i64("created at")}
+		count := r.count("partition count", minPartitionSize)
+		if r.err != nil {
+			return r.err
+		}
+		if err := (CreateStream{Name: s.Name, Partitions: count, ReplicationFactor: s.ReplicationFactor,
+			RetentionMs: s.RetentionMs, RetentionBytes: s.RetentionBytes, MaxRecordBytes: s.MaxRecordBytes,
+			Timestamp: s.CreatedAt}).validate(); err != nil {
+			return corrupt("snapshot stream %q: %v", s.Name, err)
+		}
+		if s.ID == 0 || s.ID >= v.nextStreamID || v.byID[s.ID] != nil {
+			return corrupt("snapshot stream %q: id %d (next %d) not unique or out of range", s.Name, s.ID, v.nextStreamID)
+		}
+		if k := len(v.names); k > 0 && v.names[k-1] >= s.Name {
+			return corrupt("snapshot stream %q after %q", s.Name, v.names[k-1])
+		}
+		s.Partitions = make([]Partition, count)
+		for i := range s.Partitions {
+			if err := decodePartition(r, v, s, i); err != nil {
+				return err
+			}
+		}
+		v.names = append(v.names, s.Name)
+		v.streams[s.Name] = s
+		v.byID[s.ID] = s
+	}
+	return r.err
+}
+
+func decodePartition(r *reader, v *View, s *Stream, i int) error {
+	p := Partition{ID: PartitionID(s.ID, i), Stream: s.Name, Index: i,
+		HashKeyStart: r.key("hash key start"), HashKeyEnd: r.key("hash key end")}
+	nr := int(r.u8("replica count"))
+	if r.err != nil {
+		return r.err
+	}
+	// Contiguous from 0 to MaxHashKey: each starts one after the previous
+	// end, and each is non-empty.
+	want := [16]byte{}
+	if i > 0 {
+		want = s.Partitions[i-1].HashKeyEnd
+		if !increment(&want) {
+			return corrupt("snapshot partition %s: a range after the end of the space", p.ID)
+		}
+	}
+	last := i == len(s.Partitions)-1
+	if p.HashKeyStart != want || bytes.Compare(p.HashKeyStart[:], p.HashKeyEnd[:]) > 0 || last && p.HashKeyEnd != MaxHashKey {
+		return corrupt("snapshot partition %s: hash key range is not contiguous", p.ID)
+	}
+	if nr != s.ReplicationFactor {
+		return corrupt("snapshot partition %s: %d replicas, replication factor %d", p.ID, nr, s.ReplicationFactor)
+	}
+	p.Replicas = make([]string, 0, nr)
+	for range nr {
+		// Node ids are interned: the lookup does not allocate.
+		n := v.nodes[string(r.take(int(r.u16("replica")), "replica"))]
+		if r.err != nil {
+			return r.err
+		}
+		if n == nil {
+			return corrupt("snapshot partition %s: replica is not a registered node", p.ID)
+		}
+		for _, id := range p.Replicas {
+			if id == n.ID {
+				return corrupt("snapshot partition %s: node %s twice in the replica set", p.ID, id)
+			}
+		}
+		p.Replicas = append(p.Replicas, n.ID)
+	}
+	s.Partitions[i] = p
+	return nil
+}
+
+// increment adds 1 to the 128-bit big-endian k and reports false if it
+// wrapped.
+func increment(k *[16]byte) bool {
+	for i := len(k) - 1; i >= 0; i-- {
+		k[i]++
+		if k[i] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// metadataSnapshot is a captured state: an immutable View, so capturing
+// it costs nothing and Persist may run alongside Apply.
+type metadataSnapshot struct {
+	view    *View
+	applied uint64
+}
+
+// Snapshot captures the state (replication.StateMachine).
+func (f *FSM) Snapshot() (replication.Snapshot, error) {
+	return metadataSnapshot{view: f.view.Load(), applied: f.applied.Load()}, nil
+}
+
+// Persist writes the snapshot.
+func (s metadataSnapshot) Persist(w io.Writer) error {
+	_, err := w.Write(encodeSnapshot(s.view, s.applied))
+	return err
+}
+
+// Release does nothing: the View is garbage collected.
+func (metadataSnapshot) Release() {}
+
+// Restore replaces the state with a snapshot's (replication.StateMachine).
+// It reads at most MaxSnapshotBytes. A snapshot that does not decode or
+// check out is refused with an error wrapping ErrCorrupt, and the state is
+// left as it was; a read error is returned as is.
+func (f *FSM) Restore(rd io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(rd, MaxSnapshotBytes+1))
+	if err != nil {
+		return fmt.Errorf("metadata: read snapshot: %w", err)
+	}
+	if len(b) > MaxSnapshotBytes {
+		return corrupt("snapshot larger than %d bytes", MaxSnapshotBytes)
+	}
+	v, applied, err := decodeSnapshot(b)
+	if err != nil {
+		return err
+	}
+	f.view.Store(v)
+	f.applied.Store(applied)
+	return nil
+}
