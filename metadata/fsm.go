@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sluicedb/sluice/replication"
@@ -18,13 +19,16 @@ type FSM struct {
 	// applied is the raft index of the last entry applied, changed or not.
 	// Invariant: applied >= view.Load().version.
 	applied atomic.Uint64
+
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced at every change; Protected by notifyMu
 }
 
 var _ replication.StateMachine = (*FSM)(nil)
 
 // NewFSM returns a state machine with an empty state.
 func NewFSM() *FSM {
-	f := &FSM{}
+	f := &FSM{notify: make(chan struct{})}
 	f.view.Store(emptyView())
 	return f
 }
@@ -77,7 +81,7 @@ func (f *FSM) Apply(e replication.Entry) any {
 	}
 	if nv != nil && nv != v {
 		nv.version = e.Index
-		f.view.Store(nv)
+		f.publish(nv)
 	}
 	f.applied.Store(e.Index)
 	return resp
@@ -212,4 +216,22 @@ func (v *View) applyAllocateProducerIDs(c AllocateProducerIDs) (*View, any) {
 	nv := *v
 	nv.nextProducerID += c.Count
 	return &nv, ProducerIDBlock{First: v.nextProducerID, Count: c.Count}
+}
+
+// Changed returns a channel that is closed at the next change of the View
+// (a broadcast: every caller waiting on it wakes). Load the View after it
+// closes, and call Changed again before loading to not miss a change.
+func (f *FSM) Changed() <-chan struct{} {
+	f.notifyMu.Lock()
+	defer f.notifyMu.Unlock()
+	return f.notify
+}
+
+// publish makes v the View and wakes the waiters of Changed.
+func (f *FSM) publish(v *View) {
+	f.view.Store(v)
+	f.notifyMu.Lock()
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.notifyMu.Unlock()
 }

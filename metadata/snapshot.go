@@ -255,7 +255,7 @@ func (f *FSM) Restore(rd io.Reader) error {
 	if err != nil {
 		return err
 	}
-	f.view.Store(v)
+	f.publish(v)
 	f.applied.Store(applied)
 	return nil
 }

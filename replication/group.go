@@ -75,7 +75,7 @@ func (e *FatalError) Is(target error) bool { return target == ErrFailed }
 type Entry struct {
 	Index uint64 // raft log index
 	Term  uint64 // raft term: the epoch of the leader that proposed it
-	Data  []byte // the proposed command; owned by the state machine during Apply only
+	Data  []byte // the proposed command; read-only: raft may still hold and send it
 }
 
 // StateMachine is what a group replicates. Apply is called from a single
@@ -234,7 +234,9 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 	if err := catchUpFromSnapshot(cfg.StateMachine, cfg.Snapshots); err != nil {
 		return nil, fmt.Errorf("replication: group %s: %w", cfg.ID, err)
 	}
-	r, err := raft.NewRaft(rc, g.fsm, cfg.Store, cfg.Store, cfg.Snapshots, cfg.Transport)
+	// Raft reads back nearly every entry it stores (to replicate it, to
+	// apply it on a follower): serve the recent ones from memory.
+	r, err := raft.NewRaft(rc, g.fsm, newLogCache(cfg.Store), cfg.Store, cfg.Snapshots, cfg.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("replication: start group %s: %w", cfg.ID, err)
 	}

@@ -275,30 +275,47 @@ func (m *Mux) handshake(c net.Conn) {
 	}
 }
 
+// NetTransport is a group's raft transport over the mux: raft's
+// NetworkTransport without pipelined AppendEntries. In hashicorp/raft
+// v1.8 a leader shutting down can deadlock in a pipeline (its decoder
+// blocks handing a response to the replication goroutine that already
+// left, the in-flight queue fills, and the sender waits on it forever), so
+// Stop could hang; without the pipeline raft sends one AppendEntries (up to
+// MaxAppendEntries entries) at a time per follower.
+type NetTransport struct {
+	*raft.NetworkTransport
+}
+
+// AppendEntriesPipeline reports that pipelining is off; raft falls back to
+// plain AppendEntries.
+func (NetTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}
+
 // Transport registers group id and returns its raft transport. Its address
 // is the mux's; its Dial connects to the target node's mux and writes the
 // header naming id. Closing the transport (raft.Shutdown does) unregisters
 // the group, so id can be registered again. Errors: ErrInvalidGroupID,
 // ErrGroupExists, ErrMuxClosed.
-func (m *Mux) Transport(id string, cfg TransportConfig) (*raft.NetworkTransport, error) {
+func (m *Mux) Transport(id string, cfg TransportConfig) (NetTransport, error) {
 	if err := validGroupID(id); err != nil {
-		return nil, err
+		return NetTransport{}, err
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, err
+		return NetTransport{}, err
 	}
 	hdr, err := encodeHeader(id)
 	if err != nil {
-		return nil, err
+		return NetTransport{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mu.closed {
-		return nil, ErrMuxClosed
+		return NetTransport{}, ErrMuxClosed
 	}
 	if _, ok := m.mu.groups[id]; ok {
-		return nil, fmt.Errorf("%w: %q", ErrGroupExists, id)
+		return NetTransport{}, fmt.Errorf("%w: %q", ErrGroupExists, id)
 	}
 	layer := &groupLayer{id: id, mux: m, header: hdr, conns: make(chan net.Conn, groupAcceptQueue), done: make(chan struct{})}
 	layer.mu.open = make(map[*trackedConn]struct{})
@@ -309,7 +326,7 @@ func (m *Mux) Transport(id string, cfg TransportConfig) (*raft.NetworkTransport,
 		Logger:  newHCLogger(cfg.Logger, "raft-net").With("group", id),
 	})
 	m.mu.groups[id] = &muxGroup{layer: layer, trans: trans}
-	return trans, nil
+	return NetTransport{trans}, nil
 }
 
 // Remove unregisters group id and closes its transport and connections.

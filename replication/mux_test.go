@@ -132,7 +132,7 @@ func startMux(t *testing.T, configure func(*Mux)) *Mux {
 	return m
 }
 
-func muxTransport(t *testing.T, m *Mux, group string) *raft.NetworkTransport {
+func muxTransport(t *testing.T, m *Mux, group string) NetTransport {
 	t.Helper()
 	trans, err := m.Transport(group, TransportConfig{Timeout: 2 * time.Second})
 	if err != nil {
@@ -182,7 +182,7 @@ func vote(trans raft.Transport, target raft.ServerAddress) (uint64, error) {
 func TestMuxRoutesGroups(t *testing.T) {
 	a, b := startMux(t, nil), startMux(t, nil)
 	groups := []string{"meta", "orders/0", "orders/1"}
-	from := map[string]*raft.NetworkTransport{}
+	from := map[string]NetTransport{}
 	for i, g := range groups {
 		from[g] = muxTransport(t, a, g)
 		answerVotes(t, muxTransport(t, b, g), uint64(100+i))
@@ -265,7 +265,7 @@ func TestMuxRejectsBadConnections(t *testing.T) {
 func TestMuxRemove(t *testing.T) {
 	a, b := startMux(t, nil), startMux(t, nil)
 	target := raft.ServerAddress(b.Addr().String())
-	fromA := map[string]*raft.NetworkTransport{}
+	fromA := map[string]NetTransport{}
 	for i, g := range []string{"one", "two", "three"} {
 		fromA[g] = muxTransport(t, a, g)
 		answerVotes(t, muxTransport(t, b, g), uint64(i+1))

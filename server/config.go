@@ -1,0 +1,96 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/sluicedb/sluice/replication"
+)
+
+// ErrInvalidConfig reports a Config that does not validate.
+var ErrInvalidConfig = errors.New("server: invalid config")
+
+// Peer is a member of the cluster as the bootstrap list names it.
+type Peer struct {
+	ID         string
+	RaftAddr   string // host:port of its raft port
+	ClientAddr string // host:port of its client API
+}
+
+// Config describes one node.
+type Config struct {
+	// ID names the node; unique in the cluster and stable across restarts.
+	ID string
+	// DataDir holds everything the node stores.
+	DataDir string
+	// RaftAddr is the host:port the raft port listens on and that peers
+	// dial. Ignored when RaftListener is set.
+	RaftAddr string
+	// RaftListener, when set, is used instead of listening on RaftAddr
+	// (tests pick ports first); its address is the node's raft address.
+	RaftListener net.Listener
+	// ClientAddr is the node's client API address, recorded in the
+	// metadata for routing.
+	ClientAddr string
+	// Bootstrap lists every node of a new cluster, this one included. A
+	// node with state ignores it. Empty: the node waits to be added.
+	Bootstrap []Peer
+	// Timing tunes raft for every group.
+	Timing replication.Timing
+	// SegmentBytes and CheckpointEvery tune every partition replica; zero
+	// takes the log and partition defaults.
+	SegmentBytes    int64
+	CheckpointEvery int
+	// BalanceInterval is how often a node hands leadership of partitions
+	// it leads to their preferred leader. Zero: 5 s.
+	BalanceInterval time.Duration
+	// RetentionInterval is how often a leader enforces retention. Zero: 1 min.
+	RetentionInterval time.Duration
+	Logger            *slog.Logger
+}
+
+// Validate reports the first bad field, matching ErrInvalidConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return fmt.Errorf("%w: ID is required", ErrInvalidConfig)
+	case c.DataDir == "":
+		return fmt.Errorf("%w: DataDir is required", ErrInvalidConfig)
+	case c.RaftAddr == "" && c.RaftListener == nil:
+		return fmt.Errorf("%w: RaftAddr is required", ErrInvalidConfig)
+	case c.BalanceInterval < 0 || c.RetentionInterval < 0:
+		return fmt.Errorf("%w: negative interval", ErrInvalidConfig)
+	}
+	seen := map[string]bool{}
+	self := len(c.Bootstrap) == 0
+	for _, p := range c.Bootstrap {
+		if p.ID == "" || p.RaftAddr == "" {
+			return fmt.Errorf("%w: bootstrap peer %+v needs an ID and a raft address", ErrInvalidConfig, p)
+		}
+		if seen[p.ID] {
+			return fmt.Errorf("%w: bootstrap peer %s listed twice", ErrInvalidConfig, p.ID)
+		}
+		seen[p.ID] = true
+		self = self || p.ID == c.ID
+	}
+	if !self {
+		return fmt.Errorf("%w: the bootstrap list must include this node (%s)", ErrInvalidConfig, c.ID)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.BalanceInterval == 0 {
+		c.BalanceInterval = 5 * time.Second
+	}
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

@@ -1,0 +1,303 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/sluicedb/sluice/log"
+	"github.com/sluicedb/sluice/metadata"
+	"github.com/sluicedb/sluice/partition"
+	"github.com/sluicedb/sluice/replication"
+)
+
+// MetadataGroup is the raft group id of the cluster metadata. Partition
+// group ids ("s<n>-p<n>") can never take it.
+const MetadataGroup = "meta"
+
+// Node is one Sluice node: its Pebble, its raft port (one TCP port for
+// every group), a replica of the metadata group, and the partition
+// replicas the metadata assigns to it.
+//
+// Goroutines: the mux's accept loop, and three loops of the node's own:
+// register (the metadata leader registers the bootstrap peers), reconcile
+// (open the partitions assigned to this node, remove those whose stream was
+// deleted), and maintain (hand leadership to preferred leaders, enforce
+// retention). Close stops them all.
+type Node struct {
+	cfg   Config
+	fs    vfs.FS
+	db    *pebble.DB
+	store *replication.Store
+	mux   *replication.Mux
+	meta  *metadata.FSM
+	metaG *replication.Group
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		parts  map[string]*member // Protected by mu.
+		closed bool
+	}
+}
+
+type member struct {
+	part    metadata.Partition
+	replica *partition.Replica
+	group   *replication.Group
+}
+
+// pebbleLogger sends Pebble's messages to slog. Pebble calls Fatalf for
+// errors it cannot go on from (a failed WAL write among them) and must not
+// see it return, or it may report a write that failed as done: the node
+// exits, as Pebble's default logger does (fail-stop).
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
+	os.Exit(70)
+}
+
+// Start opens the node's data directory and starts it. A node with no
+// state and a Bootstrap list starts a new cluster with those peers; a node
+// with state rejoins its cluster.
+func Start(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cfg.Logger = cfg.Logger.With("node", cfg.ID)
+	n := &Node{cfg: cfg, fs: vfs.Default, meta: metadata.NewFSM(), stop: make(chan struct{})}
+	n.mu.parts = map[string]*member{}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	db, err := pebble.Open(filepath.Join(cfg.DataDir, "pebble"), &pebble.Options{Logger: pebbleLogger{cfg.Logger}})
+	if err != nil {
+		return nil, fmt.Errorf("server: open pebble: %w", err)
+	}
+	n.db, n.store = db, replication.NewStore(db)
+	ln := cfg.RaftListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("server: listen on %s: %w", cfg.RaftAddr, err)
+		}
+	}
+	n.mux = replication.NewMux(ln, cfg.Logger)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		_ = n.mux.Serve()
+	}()
+	if n.metaG, err = n.startGroup(MetadataGroup, n.meta); err != nil {
+		n.closeBase()
+		return nil, err
+	}
+	if len(cfg.Bootstrap) > 0 {
+		var peers []replication.Peer
+		for _, p := range cfg.Bootstrap {
+			peers = append(peers, replication.Peer{ID: p.ID, Addr: p.RaftAddr})
+		}
+		if err := n.metaG.Bootstrap(peers); err != nil {
+			_ = n.metaG.Stop()
+			n.closeBase()
+			return nil, err
+		}
+	}
+	for _, loop := range []func(){n.registerLoop, n.reconcileLoop, n.maintainLoop} {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			loop()
+		}()
+	}
+	return n, nil
+}
+
+// RaftAddr returns the address of the node's raft port.
+func (n *Node) RaftAddr() string { return n.mux.Addr().String() }
+
+// Metadata returns the node's view of the cluster metadata.
+func (n *Node) Metadata() *metadata.View { return n.meta.View() }
+
+// MetadataLeader reports whether this node leads the metadata group.
+func (n *Node) MetadataLeader() bool { return n.metaG.Ready() }
+
+func (n *Node) startGroup(id string, sm replication.StateMachine) (*replication.Group, error) {
+	gs, err := n.store.Group(id)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := replication.NewFileSnapshots(filepath.Join(n.cfg.DataDir, "snapshots", id), 2)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := n.mux.Transport(id, replication.TransportConfig{Logger: n.cfg.Logger, Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	g, err := replication.StartGroup(replication.GroupConfig{
+		ID: id, NodeID: n.cfg.ID, Store: gs, Snapshots: snaps, Transport: tr,
+		StateMachine: sm, Timing: n.cfg.Timing, Logger: n.cfg.Logger,
+	})
+	if err != nil {
+		_ = tr.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+// propose sends a metadata command through this node, which must lead the
+// metadata group (forwarding to the leader comes with the client API).
+func (n *Node) propose(ctx context.Context, cmd []byte, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	if !n.metaG.IsLeader() {
+		l := n.metaG.Leader()
+		return nil, &replication.NotLeaderError{LeaderID: l.ID, LeaderAddr: l.Addr}
+	}
+	return n.metaG.Propose(ctx, cmd)
+}
+
+// CreateStream creates a stream; its partitions' replicas open on their
+// nodes as the metadata reaches them. It must run on the metadata leader.
+func (n *Node) CreateStream(ctx context.Context, c metadata.CreateStream) (*metadata.Stream, error) {
+	c.Timestamp = time.Now().UnixMilli()
+	cmd, err := metadata.EncodeCreateStream(c)
+	resp, err := n.propose(ctx, cmd, err)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*metadata.Stream), nil
+}
+
+// DeleteStream deletes a stream; every node removes its replicas and their
+// files as the metadata reaches it. It must run on the metadata leader.
+func (n *Node) DeleteStream(ctx context.Context, name string) error {
+	cmd, err := metadata.EncodeDeleteStream(metadata.DeleteStream{Name: name})
+	_, err = n.propose(ctx, cmd, err)
+	return err
+}
+
+// Partition returns this node's replica of partition id and its group, or
+// nil when the node hosts none.
+func (n *Node) Partition(id string) (*partition.Replica, *replication.Group) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := n.mu.parts[id]
+	if m == nil {
+		return nil, nil
+	}
+	return m.replica, m.group
+}
+
+// Close stops the node: its loops, every group, the raft port and Pebble.
+// It is idempotent.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.mu.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.mu.closed = true
+	n.mu.Unlock()
+	close(n.stop)
+	n.metaG.Stop()
+	n.mu.Lock()
+	parts := n.mu.parts
+	n.mu.parts = map[string]*member{}
+	n.mu.Unlock()
+	errs := make([]error, 0, 2*len(parts)+2)
+	var emu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range parts {
+		wg.Add(1)
+		go func() { // in parallel: see reconcile
+			defer wg.Done()
+			err := errors.Join(m.group.Stop(), m.replica.Close())
+			emu.Lock()
+			errs = append(errs, err)
+			emu.Unlock()
+		}()
+	}
+	wg.Wait()
+	errs = append(errs, n.mux.Close())
+	n.wg.Wait()
+	errs = append(errs, n.db.Close())
+	return errors.Join(errs...)
+}
+
+// closeBase undoes Start's first steps.
+func (n *Node) closeBase() {
+	_ = n.mux.Close()
+	n.wg.Wait()
+	_ = n.db.Close()
+}
+
+func (n *Node) logDir(id string) string { return filepath.Join(n.cfg.DataDir, "logs", id) }
+
+// openPartition opens this node's replica of p and starts its group.
+func (n *Node) openPartition(v *metadata.View, p metadata.Partition) (*member, error) {
+	s := v.Stream(p.Stream)
+	if s == nil {
+		return nil, fmt.Errorf("server: partition %s of unknown stream %s", p.ID, p.Stream)
+	}
+	lc := log.Config{FS: n.fs, Dir: n.logDir(p.ID), SegmentBytes: n.cfg.SegmentBytes}
+	if s.RetentionBytes > 0 {
+		lc.RetentionBytes = s.RetentionBytes
+	}
+	if s.RetentionMs > 0 {
+		lc.RetentionAge = time.Duration(s.RetentionMs) * time.Millisecond
+	}
+	r, err := partition.Open(partition.Config{
+		ID: p.ID, DB: n.db, Log: lc, CheckpointEvery: n.cfg.CheckpointEvery,
+		MaxBatchBytes: int(s.MaxRecordBytes) + partition.DefaultMaxBatchBytes, Logger: n.cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g, err := n.startGroup(p.ID, r)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	r.Attach(g)
+	var peers []replication.Peer
+	for _, id := range p.Replicas {
+		if node := v.Node(id); node != nil {
+			peers = append(peers, replication.Peer{ID: id, Addr: node.RaftAddr})
+		}
+	}
+	if err := g.Bootstrap(peers); err != nil {
+		_ = g.Stop()
+		_ = r.Close()
+		return nil, err
+	}
+	return &member{part: p, replica: r, group: g}, nil
+}
+
+// removePartition stops a replica of a deleted stream and deletes its
+// files and raft state.
+func (n *Node) removePartition(id string, m *member) error {
+	errs := []error{m.group.Stop(), m.replica.Close(), n.store.DeleteGroup(id)}
+	errs = append(errs, os.RemoveAll(n.logDir(id)), os.RemoveAll(filepath.Join(n.cfg.DataDir, "snapshots", id)))
+	return errors.Join(errs...)
+}
