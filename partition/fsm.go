@@ -21,7 +21,7 @@ var _ replication.StateMachine = (*Replica)(nil)
 // partition refuses (a bad batch, a sequence error) is answered with the
 // error on every replica alike and changes nothing.
 func (r *Replica) Apply(e replication.Entry) any {
-	if e.Index <= r.applied {
+	if e.Index <= r.applied.Load() {
 		// Already in the log: the raft group replays from its last snapshot
 		// and the replica is ahead of that.
 		return nil
@@ -43,7 +43,7 @@ func (r *Replica) Apply(e replication.Entry) any {
 	if fe, ok := resp.(*replication.FatalError); ok {
 		return fe
 	}
-	r.applied = e.Index
+	r.applied.Store(e.Index)
 	r.sinceCheckpoint++
 	if checkpointNow || r.sinceCheckpoint >= r.cfg.CheckpointEvery {
 		if err := r.checkpoint(); err != nil {
@@ -103,7 +103,7 @@ func (r *Replica) checkpoint() error {
 		return fmt.Errorf("partition %s: sync log: %w", r.cfg.ID, err)
 	}
 	r.producers.expireBefore(r.clock - ProducerExpiry)
-	ck := checkpoint{applied: r.applied, logEnd: lg.LogEndOffset(), clock: r.clock, producers: r.producers}
+	ck := checkpoint{applied: r.applied.Load(), logEnd: lg.LogEndOffset(), clock: r.clock, producers: r.producers}
 	if err := storeCheckpoint(r.cfg.DB, r.cfg.ID, &ck); err != nil {
 		return err
 	}

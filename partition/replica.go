@@ -76,7 +76,7 @@ type Replica struct {
 	lg    *log.Log // Protected by logMu.
 
 	// Apply state.
-	applied         uint64
+	applied         atomic.Uint64 // written by Apply only; read anywhere
 	clock           int64
 	producers       producers
 	sinceCheckpoint int
@@ -116,14 +116,16 @@ func Open(cfg Config) (*Replica, error) {
 		_ = lg.Close()
 		return nil, fmt.Errorf("%w: partition %s: log ends at %d, checkpoint says %d is durable", ErrCorrupt, cfg.ID, end, ck.logEnd)
 	}
-	return &Replica{cfg: cfg, lg: lg, applied: ck.applied, clock: ck.clock, producers: ck.producers}, nil
+	r := &Replica{cfg: cfg, lg: lg, clock: ck.clock, producers: ck.producers}
+	r.applied.Store(ck.applied)
+	return r, nil
 }
 
 // Attach sets the group that Produce proposes through.
 func (r *Replica) Attach(p Proposer) { r.proposer.Store(&proposerBox{p}) }
 
 // AppliedIndex returns the raft index of the last applied command.
-func (r *Replica) AppliedIndex() uint64 { return r.applied }
+func (r *Replica) AppliedIndex() uint64 { return r.applied.Load() }
 
 func (r *Replica) log() *log.Log {
 	r.logMu.RLock()

@@ -53,7 +53,7 @@ func (r *Replica) Snapshot() (replication.Snapshot, error) {
 		return nil, err
 	}
 	return &partitionSnapshot{
-		ck:    checkpoint{applied: r.applied, logEnd: files.LogEnd, clock: r.clock},
+		ck:    checkpoint{applied: r.applied.Load(), logEnd: files.LogEnd, clock: r.clock},
 		prods: r.producers.appendTo(nil),
 		files: files,
 	}, nil
@@ -146,7 +146,8 @@ func (r *Replica) Restore(rd io.Reader) error {
 		return fmt.Errorf("%w: partition %s: restored log ends at %d, snapshot says %d", ErrCorrupt, r.cfg.ID, lg.LogEndOffset(), ck.logEnd)
 	}
 	r.lg = lg
-	r.applied, r.clock, r.producers, r.sinceCheckpoint = ck.applied, ck.clock, ck.producers, 0
+	r.applied.Store(ck.applied)
+	r.clock, r.producers, r.sinceCheckpoint = ck.clock, ck.producers, 0
 	return nil
 }
 
