@@ -2,17 +2,19 @@ package replication
 
 import "reflect"
 
-// hashicorp/raft answers every future it owns, except one case: entries
-// that are committed and queued for the state machine when raft shuts down.
-// runFSM returns on shutdown without draining its queue, and the futures of
-// those entries (proposals and barriers) are never answered, so a caller
-// blocked in Error() would wait forever.
+// hashicorp/raft does not answer every future it hands out when it shuts
+// down: entries committed and queued for the state machine are dropped
+// (runFSM returns without draining its queue), and so can be a leadership
+// transfer or another request in flight. A caller blocked in Error() would
+// wait forever, and so would Stop, which waits for those callers.
 //
 // raft's futures have an exported ShutdownCh field that makes Error()
 // return ErrRaftShutdown when the channel closes; raft sets it only on some
-// internal futures. bindShutdown sets it on ours, to the group's stop
-// channel, so that Stop releases every waiter. TestFuturesBindShutdown
-// checks that the pinned raft version still has the field.
+// internal futures. bindShutdown sets it on every future the group waits
+// on (proposals, barriers, leadership transfers, membership changes,
+// snapshots, configuration reads) to the group's stop channel, so Stop
+// releases every waiter. TestFuturesBindShutdown checks that the pinned
+// raft version still has the field.
 
 var chanStructType = reflect.TypeOf((chan struct{})(nil))
 

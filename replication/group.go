@@ -394,6 +394,7 @@ func (g *Group) AppliedIndex() uint64 { return g.raft.AppliedIndex() }
 // Members returns the group's configuration.
 func (g *Group) Members() ([]Peer, error) {
 	f := g.raft.GetConfiguration()
+	bindShutdown(f, g.stopped)
 	if err := f.Error(); err != nil {
 		return nil, g.mapError(err)
 	}
@@ -423,7 +424,9 @@ func (g *Group) indexFuture(ctx context.Context, start func(time.Duration) raft.
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	if err := start(timeout).Error(); err != nil {
+	f := start(timeout)
+	bindShutdown(f, g.stopped)
+	if err := f.Error(); err != nil {
 		return g.mapError(err)
 	}
 	return nil
@@ -438,6 +441,7 @@ func (g *Group) TransferLeadership(to Peer) error {
 	} else {
 		f = g.raft.LeadershipTransferToServer(raft.ServerID(to.ID), raft.ServerAddress(to.Addr))
 	}
+	bindShutdown(f, g.stopped)
 	if err := f.Error(); err != nil {
 		return g.mapError(err)
 	}
@@ -446,7 +450,9 @@ func (g *Group) TransferLeadership(to Peer) error {
 
 // Snapshot asks raft to take a snapshot now (tests and operators).
 func (g *Group) Snapshot() error {
-	if err := g.raft.Snapshot().Error(); err != nil {
+	f := g.raft.Snapshot()
+	bindShutdown(f, g.stopped)
+	if err := f.Error(); err != nil {
 		return g.mapError(err)
 	}
 	return nil
