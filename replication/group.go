@@ -15,50 +15,6 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Errors of proposals and groups. They live here until errors.go gathers
-// them.
-var (
-	// ErrNotLeader reports a proposal to a replica that is not the leader:
-	// nothing was written; retry on the leader. errors.As with
-	// *NotLeaderError gives the leader hint.
-	ErrNotLeader = errors.New("replication: not the leader")
-
-	// ErrOutcomeUnknown reports a proposal that may or may not have been
-	// committed: leadership was lost, the group stopped, or the caller's
-	// context ended while it was in flight. Retry with the same producer id
-	// and sequence; deduplication makes the retry safe.
-	ErrOutcomeUnknown = errors.New("replication: outcome unknown")
-
-	// ErrTimeout reports a proposal that could not even be queued in time:
-	// nothing was written.
-	ErrTimeout = errors.New("replication: timed out before proposing")
-
-	// ErrStopped reports use of a stopped group.
-	ErrStopped = errors.New("replication: group stopped")
-
-	// ErrFailed reports a replica whose state machine hit an error it cannot
-	// get past (an entry that does not decode, a disk error). The replica
-	// stops (fail-stop) rather than skip an entry or serve a diverged log.
-	ErrFailed = errors.New("replication: replica failed")
-)
-
-// NotLeaderError carries the leader hint of an ErrNotLeader. LeaderID is
-// empty when no leader is known.
-type NotLeaderError struct {
-	LeaderID   string
-	LeaderAddr string
-}
-
-func (e *NotLeaderError) Error() string {
-	if e.LeaderID == "" {
-		return "replication: not the leader; no leader known"
-	}
-	return fmt.Sprintf("replication: not the leader; leader is %s at %s", e.LeaderID, e.LeaderAddr)
-}
-
-// Is makes errors.Is(err, ErrNotLeader) true.
-func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
-
 // FatalError is returned by a StateMachine's Apply for an entry it cannot
 // apply and must not skip. The group stops and every later proposal fails
 // with ErrFailed.
