@@ -83,12 +83,9 @@ type TCPNode struct {
 	members map[string]*TCPMember // Protected by mu.
 }
 
-// TCPMember is a node's replica of one group. Replica is nil with
-// TCPConfig.Discard.
-type TCPMember struct {
-	Group   *replication.Group
-	Replica *partition.Replica
-}
+// TCPMember is a node's replica of one group, as in the in-memory
+// cluster. Replica is nil with TCPConfig.Discard.
+type TCPMember = Member
 
 // NewTCP starts cfg.Nodes empty nodes and registers Close as a cleanup.
 func NewTCP(tb testing.TB, cfg TCPConfig) *TCPCluster {
