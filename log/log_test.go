@@ -309,6 +309,48 @@ func TestRetention(t *testing.T) {
 	}
 }
 
+// TestSetRetention: an altered policy takes effect on an open log; a
+// negative one is refused and changes nothing.
+func TestSetRetention(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	l := openMem(t, vfs.NewMem(), Config{SegmentBytes: 4 << 10})
+	appendCommit(t, l, 100, 5, 0, 10_000)
+	if p := l.RetentionPoint(now); p != 0 {
+		t.Fatalf("no policy: RetentionPoint = %d", p)
+	}
+	for _, bad := range []struct {
+		bytes int64
+		age   time.Duration
+	}{{-1, 0}, {0, -time.Second}} {
+		if err := l.SetRetention(bad.bytes, bad.age); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("SetRetention(%d, %s) = %v, want ErrInvalidConfig", bad.bytes, bad.age, err)
+		}
+	}
+	if p := l.RetentionPoint(now); p != 0 {
+		t.Fatalf("after refused SetRetention: RetentionPoint = %d", p)
+	}
+	if err := l.SetRetention(4<<10, 0); err != nil {
+		t.Fatal(err)
+	}
+	byBytes := l.RetentionPoint(now)
+	if byBytes == 0 {
+		t.Fatal("a 4 KiB byte limit keeps everything")
+	}
+	// Timestamps run 0..990 s; keeping 500 s deletes about half.
+	if err := l.SetRetention(0, 500*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if byAge := l.RetentionPoint(now); byAge == 0 || byAge == byBytes {
+		t.Fatalf("by age RetentionPoint = %d (by bytes %d)", byAge, byBytes)
+	}
+	if err := l.SetRetention(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if p := l.RetentionPoint(now); p != 0 {
+		t.Fatalf("policy removed: RetentionPoint = %d", p)
+	}
+}
+
 func TestAdvanceLogStart(t *testing.T) {
 	fs := vfs.NewMem()
 	l := openMem(t, fs, Config{SegmentBytes: 4 << 10})

@@ -48,6 +48,20 @@ func (l *Log) RetentionPoint(now time.Time) int64 {
 	return point
 }
 
+// SetRetention replaces the retention policy (RetentionBytes and
+// RetentionAge of the Config; zero keeps everything by that measure), so
+// that an altered stream takes effect on an open log. It changes nothing on
+// disk: the next RetentionPoint uses it.
+func (l *Log) SetRetention(bytes int64, age time.Duration) error {
+	if bytes < 0 || age < 0 {
+		return fmt.Errorf("%w: retention %d bytes, %s", ErrInvalidConfig, bytes, age)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg.RetentionBytes, l.cfg.RetentionAge = bytes, age
+	return nil
+}
+
 // ApplyRetention advances the log start offset to RetentionPoint(now).
 func (l *Log) ApplyRetention(now time.Time) error {
 	return l.AdvanceLogStart(l.RetentionPoint(now))
