@@ -10,9 +10,9 @@
 // Fetch reads committed batches and long-polls at the high watermark.
 //
 // Durability: the raft log is the write-ahead log; the segments are its
-// materialised state. Every CheckpointEvery commands the log is fsynced
-// and the matching state (applied index, log end, producer table) is
-// written to Pebble. After a crash Open cuts the log back to the checkpoint
+// materialised state. Every CheckpointEvery commands or CheckpointBytes
+// bytes, whichever comes first, the log is fsynced and the matching state
+// (applied index, log end, producer table) is written to Pebble. After a crash Open cuts the log back to the checkpoint
 // and raft replays the commands after it, which Apply skips up to the
 // applied index. Snapshots stream the producer table and the segment bytes
 // to replicas that are far behind or new.

@@ -45,7 +45,8 @@ func (r *Replica) Apply(e replication.Entry) any {
 	}
 	r.applied.Store(e.Index)
 	r.sinceCheckpoint++
-	if checkpointNow || r.sinceCheckpoint >= r.cfg.CheckpointEvery {
+	r.bytesSinceCheckpoint += int64(len(e.Data))
+	if checkpointNow || r.sinceCheckpoint >= r.cfg.CheckpointEvery || r.bytesSinceCheckpoint >= r.cfg.CheckpointBytes {
 		if err := r.checkpoint(); err != nil {
 			return replication.Fatal(err)
 		}
@@ -107,6 +108,6 @@ func (r *Replica) checkpoint() error {
 	if err := storeCheckpoint(r.cfg.DB, r.cfg.ID, &ck); err != nil {
 		return err
 	}
-	r.sinceCheckpoint = 0
+	r.sinceCheckpoint, r.bytesSinceCheckpoint = 0, 0
 	return nil
 }

@@ -222,3 +222,46 @@ func TestRestartReplaysFromCheckpoint(t *testing.T) {
 		t.Fatalf("replayed log differs (%d vs %d bytes)", len(got), len(want))
 	}
 }
+
+// TestCheckpointTrigger: a checkpoint is taken when either the command
+// count or the byte count since the last one reaches its bound.
+func TestCheckpointTrigger(t *testing.T) {
+	one := len(encodeProduce(nil, 1, plain(t, 2)))
+	for _, tc := range []struct {
+		name        string
+		every       int
+		bytes       int64
+		produce     int
+		wantApplied uint64 // the checkpoint's applied index
+	}{
+		{"by count", 3, 1 << 30, 7, 6},
+		{"by bytes", 1000, int64(2 * one), 5, 4},
+		{"bytes just short", 1000, int64(2*one) + 1, 5, 3},
+		{"count first", 2, int64(3 * one), 5, 4},
+		{"neither reached", 100, 1 << 30, 5, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNode(t, vfs.NewMem())
+			cfg := n.config("p0")
+			cfg.CheckpointEvery, cfg.CheckpointBytes = tc.every, tc.bytes
+			r, err := Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			r.Attach(&direct{r: r, term: 1})
+			for range tc.produce {
+				if _, err := r.Produce(context.Background(), plain(t, 2)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ck, ok, err := loadCheckpoint(n.db, "p0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := map[bool]uint64{true: ck.applied}[ok]; got != tc.wantApplied {
+				t.Fatalf("checkpoint at applied %d (stored %v), want %d", got, ok, tc.wantApplied)
+			}
+		})
+	}
+}

@@ -21,7 +21,8 @@ type Proposer interface {
 
 // Defaults for Config fields left zero.
 const (
-	DefaultCheckpointEvery = 1024
+	DefaultCheckpointEvery = 8192
+	DefaultCheckpointBytes = 128 << 20
 	DefaultMaxBatchBytes   = 8 << 20
 )
 
@@ -34,10 +35,13 @@ type Config struct {
 	Log log.Config
 	// DB is the node's Pebble, where the replica keeps its checkpoint.
 	DB *pebble.DB
-	// CheckpointEvery is the number of applied commands between
-	// checkpoints (an fsync of the log and a Pebble write). Raft replays at
-	// most this many commands after a crash.
+	// CheckpointEvery and CheckpointBytes bound the applied commands and
+	// the batch bytes between checkpoints (an fsync of the log and a Pebble
+	// write): a checkpoint is taken when either is reached. Raft replays at
+	// most that much after a crash. Between checkpoints the segments are
+	// written but not fsynced; the raft log is the durable copy.
 	CheckpointEvery int
+	CheckpointBytes int64
 	// MaxBatchBytes bounds one produced batch.
 	MaxBatchBytes int
 	// Now is the leader's clock for produce commands. Nil: time.Now.
@@ -48,6 +52,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if c.CheckpointBytes <= 0 {
+		c.CheckpointBytes = DefaultCheckpointBytes
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = DefaultMaxBatchBytes
@@ -76,11 +83,12 @@ type Replica struct {
 	lg    *log.Log // Protected by logMu.
 
 	// Apply state.
-	applied         atomic.Uint64 // written by Apply only; read anywhere
-	clock           int64
-	producers       producers
-	sinceCheckpoint int
-	scratch         []byte
+	applied              atomic.Uint64 // written by Apply only; read anywhere
+	clock                int64
+	producers            producers
+	sinceCheckpoint      int
+	bytesSinceCheckpoint int64
+	scratch              []byte
 }
 
 type proposerBox struct{ p Proposer }
