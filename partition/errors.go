@@ -30,6 +30,10 @@ var (
 	// ErrNoProposer reports a Produce on a replica that has no replication
 	// group attached yet.
 	ErrNoProposer = errors.New("partition: no replication group attached")
+
+	// ErrSnapshotNotFound reports a SnapshotStore.Open of an id the store
+	// does not hold complete: never made, not finished, or reaped.
+	ErrSnapshotNotFound = errors.New("partition: snapshot not found")
 )
 
 // SequenceError details an ErrOutOfOrderSequence.
@@ -46,3 +50,21 @@ func (e *SequenceError) Error() string {
 
 // Is makes errors.Is(err, ErrOutOfOrderSequence) true.
 func (e *SequenceError) Is(target error) bool { return target == ErrOutOfOrderSequence }
+
+// SnapshotFileError reports a file of a SnapshotStore snapshot that does
+// not decode or disagrees with the rest of the snapshot: a damaged meta or
+// manifest, a missing or short segment link, a stream file whose CRC or
+// length is wrong. It matches ErrCorrupt.
+type SnapshotFileError struct {
+	Path string // the file
+	Err  error  // what is wrong with it
+}
+
+func (e *SnapshotFileError) Error() string {
+	return fmt.Sprintf("partition: snapshot file %s: %v", e.Path, e.Err)
+}
+
+func (e *SnapshotFileError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *SnapshotFileError) Is(target error) bool { return target == ErrCorrupt }

@@ -3,15 +3,18 @@ package partition
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
+	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/sluicedb/sluice/internal/fsutil"
 	"github.com/sluicedb/sluice/log"
 	"github.com/sluicedb/sluice/replication"
+	"github.com/sluicedb/sluice/segment"
 )
 
 // A partition snapshot, as raft streams it to a replica that is far behind
@@ -35,15 +38,68 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
+// A snapshot's segments are hard-linked, in Snapshot, into a staging
+// directory beside the log:
+//
+//	<log dir>.staging/<applied index>[-<n>]/<20-digit base offset>.log
+//
+// Snapshot runs on the apply goroutine, the log's only writer, so the links
+// catch every segment before retention (AdvanceLogStart, also applied
+// there) can delete one. Persist runs later, concurrently with Apply, and
+// reads the links, not the log. A SnapshotStore's sink takes the directory
+// over instead of the bytes; Release removes it otherwise. Open removes what
+// a crash left there (finishRestore): the group is not running yet.
+//
+// The links share the log's inodes, and a snapshot uses only the first
+// size bytes of each (its prefix). Nothing rewrites a prefix in place:
+// appends go after the end, a cut on a file system without Truncate
+// writes a new file and renames it over the name, and deleting a segment
+// (retention, TruncateTo) only unlinks the log's name. The only cuts in
+// place (Truncate on the OS file system) are
+//   - segment recovery's, at the first bad batch after a crash, and
+//   - the TruncateTo that Open does back to the latest checkpoint's log end
+//     (see Open in replica.go; no other caller cuts the log).
+//
+// Both stay at or above every snapshot's prefix. A snapshot is taken at a
+// checkpoint: Snapshot checkpoints first (fsyncing the log), with no Apply
+// in between, so its prefixes end at that checkpoint's log end and are
+// durable, and recovery finds them intact. Later checkpoints of the same
+// log have a log end at least as large (the log end only grows between
+// Opens, and Open cuts back to the latest checkpoint, never below it). A
+// Restore installs new files, whose later checkpoints may be lower, but
+// whose inodes no earlier snapshot links.
+const stagingSuffix = ".staging"
+
+// stagingDir is the directory that holds the staged links of the replica
+// whose log is in logDir.
+func stagingDir(logDir string) string { return logDir + stagingSuffix }
+
 type partitionSnapshot struct {
-	ck    checkpoint
-	prods []byte
-	files *log.FileSet
+	m      snapshotManifest
+	id     string // the partition
+	logger *slog.Logger
+	fs     vfs.FS
+	// staged is the directory of links to the segments (see stagingDir),
+	// or "" when linking failed and files serve Persist instead.
+	staged string
+	files  *log.FileSet
+	// handedOver is set when a sink took the staged directory.
+	handedOver bool
+}
+
+// stagedSink is a snapshot sink that can take over a snapshot's staged
+// links instead of its bytes: SnapshotStore's sinks are. adoptStaged fails
+// with errCannotAdopt, and takes nothing, when it cannot (the directory is
+// on another file system); the caller then writes the stream.
+type stagedSink interface {
+	adoptStaged(dir string, m *snapshotManifest) error
 }
 
 // Snapshot captures the replica for raft (replication.StateMachine): it
-// checkpoints, so the captured state matches a durable log, and opens the
-// segment files, whose bytes Persist streams later while Apply goes on.
+// checkpoints, so the captured state matches a durable log, and hard-links
+// every segment file into a staging directory (see stagingDir), so Persist
+// can run while Apply goes on and retention deletes segments. A file system
+// that cannot link gets the old way: the segment files are kept open.
 func (r *Replica) Snapshot() (replication.Snapshot, error) {
 	if err := r.checkpoint(); err != nil {
 		return nil, err
@@ -52,49 +108,114 @@ func (r *Replica) Snapshot() (replication.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &partitionSnapshot{
-		ck:    checkpoint{applied: r.applied.Load(), logEnd: files.LogEnd, clock: r.clock},
-		prods: r.producers.appendTo(nil),
-		files: files,
-	}, nil
+	s := &partitionSnapshot{
+		m: snapshotManifest{
+			applied: r.applied.Load(), clock: r.clock, logStart: files.LogStart, logEnd: files.LogEnd,
+			prods: r.producers.appendTo(nil),
+		},
+		id: r.cfg.ID, logger: r.cfg.Logger, fs: r.cfg.Log.FS,
+	}
+	for _, f := range files.Segments {
+		s.m.segs = append(s.m.segs, segmentRef{base: f.BaseOffset, size: f.Size})
+	}
+	staged, err := r.stageLinks(s.m.segs)
+	if err != nil {
+		r.cfg.Logger.Warn("partition: cannot hard-link segments for a snapshot; persisting it copies them",
+			"partition", r.cfg.ID, "err", err)
+		s.files = files
+		return s, nil
+	}
+	if err := files.Close(); err != nil {
+		r.cfg.Logger.Warn("partition: closing segment files after a snapshot", "partition", r.cfg.ID, "err", err)
+	}
+	s.staged = staged
+	return s, nil
 }
 
-// Persist writes the snapshot stream.
-func (s *partitionSnapshot) Persist(w io.Writer) error {
-	crc := crc32.New(crcTable)
-	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 64<<10)
-	be := binary.BigEndian
-	hdr := append([]byte(snapshotMagic), snapshotVersion)
-	hdr = be.AppendUint64(hdr, s.ck.applied)
-	hdr = be.AppendUint64(hdr, uint64(s.ck.clock))
-	hdr = be.AppendUint64(hdr, uint64(s.files.LogStart))
-	hdr = be.AppendUint64(hdr, uint64(s.files.LogEnd))
-	hdr = be.AppendUint32(hdr, uint32(len(s.prods)))
-	hdr = append(hdr, s.prods...)
-	hdr = be.AppendUint32(hdr, uint32(len(s.files.Segments)))
-	if _, err := bw.Write(hdr); err != nil {
-		return err
+// stageLinks links the .log of every segment of segs into a new staging
+// directory and returns it. It runs on the apply goroutine (as Snapshot
+// does), which alone creates staging directories, so a name found free
+// stays free.
+func (r *Replica) stageLinks(segs []segmentRef) (string, error) {
+	fs, logDir := r.cfg.Log.FS, r.cfg.Log.Dir
+	root := stagingDir(logDir)
+	if err := fs.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("mkdir %s: %w", root, err)
 	}
-	for _, f := range s.files.Segments {
-		var sh []byte
-		sh = be.AppendUint64(sh, uint64(f.BaseOffset))
-		sh = be.AppendUint64(sh, uint64(f.Size))
-		if _, err := bw.Write(sh); err != nil {
+	dir := fs.PathJoin(root, fmt.Sprint(r.applied.Load()))
+	for n := 1; ; n++ {
+		if _, err := fs.Stat(dir); fsutil.IsNotExist(err) {
+			break
+		} else if err != nil {
+			return "", fmt.Errorf("stat %s: %w", dir, err)
+		}
+		dir = fs.PathJoin(root, fmt.Sprintf("%d-%d", r.applied.Load(), n))
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	for _, s := range segs {
+		name := segment.FileName(s.base, segment.LogSuffix)
+		if err := fs.Link(fs.PathJoin(logDir, name), fs.PathJoin(dir, name)); err != nil {
+			_ = fs.RemoveAll(dir)
+			return "", fmt.Errorf("link %s: %w", name, err)
+		}
+	}
+	return dir, nil
+}
+
+// Persist writes the snapshot to w. When w is a SnapshotStore's sink, the
+// sink takes the staged links and no segment byte is read or copied;
+// otherwise (raft's stores, a test's buffer) it writes the snapshot stream.
+func (s *partitionSnapshot) Persist(w io.Writer) error {
+	if s.handedOver {
+		return fmt.Errorf("partition %s: snapshot at %d persisted again after a store took its links", s.id, s.m.applied)
+	}
+	if ss, ok := w.(stagedSink); ok && s.staged != "" {
+		err := ss.adoptStaged(s.staged, &s.m)
+		if err == nil {
+			s.handedOver = true
+			return nil
+		}
+		if !errors.Is(err, errCannotAdopt) {
 			return err
 		}
-		if _, err := io.Copy(bw, io.NewSectionReader(f, 0, f.Size)); err != nil {
-			return fmt.Errorf("partition: snapshot segment %d: %w", f.BaseOffset, err)
-		}
+		s.logger.Warn("partition: snapshot store is not on the log's file system; the snapshot copies the segments",
+			"partition", s.id, "err", err)
 	}
-	if err := bw.Flush(); err != nil {
+	src := make([]io.ReaderAt, len(s.m.segs))
+	if s.staged == "" {
+		for i := range s.files.Segments {
+			src[i] = s.files.Segments[i]
+		}
+	} else {
+		for i, seg := range s.m.segs {
+			f, err := s.fs.Open(s.fs.PathJoin(s.staged, segment.FileName(seg.base, segment.LogSuffix)))
+			if err != nil {
+				closeAll(src[:i])
+				return fmt.Errorf("partition: snapshot segment %d: %w", seg.base, err)
+			}
+			src[i] = f
+		}
+		defer closeAll(src)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if _, err := io.Copy(bw, newSnapshotStream(&s.m, src)); err != nil {
 		return err
 	}
-	_, err := w.Write(be.AppendUint32(nil, crc.Sum32()))
-	return err
+	return bw.Flush()
 }
 
-// Release closes the segment files.
-func (s *partitionSnapshot) Release() { _ = s.files.Close() }
+// Release drops the staged links, unless a sink took them, or closes the
+// segment files.
+func (s *partitionSnapshot) Release() {
+	if s.files != nil {
+		_ = s.files.Close()
+	}
+	if s.staged != "" && !s.handedOver {
+		_ = s.fs.RemoveAll(s.staged)
+	}
+}
 
 // crcReader tracks the CRC of what it reads.
 type crcReader struct {
@@ -111,7 +232,7 @@ func (c *crcReader) Read(p []byte) (int, error) {
 // Restore replaces the replica with a snapshot (replication.StateMachine).
 // The new log is written beside the old one and swapped in only after the
 // whole stream checked out; a crash at any point leaves either the old
-// replica or the new one (see finishRestore).
+// replica or the new one (see completeRestore).
 func (r *Replica) Restore(rd io.Reader) error {
 	fs, dir := r.cfg.Log.FS, r.cfg.Log.Dir
 	tmp := dir + restoreSuffix
@@ -134,7 +255,7 @@ func (r *Replica) Restore(rd io.Reader) error {
 	if err := fsutil.SyncDir(fs, fs.PathDir(dir)); err != nil {
 		return err
 	}
-	if err := finishRestore(r.cfg); err != nil {
+	if err := completeRestore(r.cfg); err != nil {
 		return err
 	}
 	lg, err := log.Open(r.cfg.Log)
@@ -147,7 +268,7 @@ func (r *Replica) Restore(rd io.Reader) error {
 	}
 	r.lg = lg
 	r.applied.Store(ck.applied)
-	r.clock, r.producers, r.sinceCheckpoint = ck.clock, ck.producers, 0
+	r.clock, r.producers, r.sinceCheckpoint, r.bytesSinceCheckpoint = ck.clock, ck.producers, 0, 0
 	return nil
 }
 
@@ -217,13 +338,24 @@ func readSnapshot(fs vfs.FS, tmp string, rd io.Reader) (checkpoint, error) {
 	return ck, im.Finish()
 }
 
-// finishRestore completes or abandons a restore that a crash interrupted,
+// finishRestore cleans up, when Open opens the replica and before its
+// group starts, what a crash (or a stop) left half done: the links staged
+// for a snapshot that was never released (nothing can be using them yet),
+// and an interrupted restore (see completeRestore).
+func finishRestore(cfg Config) error {
+	if err := cfg.Log.FS.RemoveAll(stagingDir(cfg.Log.Dir)); err != nil {
+		return fmt.Errorf("partition %s: drop staged snapshot links: %w", cfg.ID, err)
+	}
+	return completeRestore(cfg)
+}
+
+// completeRestore completes or abandons a restore that a crash interrupted,
 // and installs a restored checkpoint:
 //   - dir.restore beside dir: the stream was not swapped in; drop it.
 //   - dir.restore alone: the old log was already removed; swap it in.
 //   - dir/restore-checkpoint: the swap happened; store the checkpoint in
 //     Pebble, then remove the file.
-func finishRestore(cfg Config) error {
+func completeRestore(cfg Config) error {
 	fs, dir := cfg.Log.FS, cfg.Log.Dir
 	tmp := dir + restoreSuffix
 	_, tmpErr := fs.Stat(tmp)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/sluicedb/sluice/batch"
 )
 
@@ -130,4 +132,106 @@ func lastOffsetOf(t *testing.T, b []byte) int64 {
 		b = b[h.Size():]
 	}
 	return last
+}
+
+// TestSnapshotWithoutLinks: on a file system that cannot hard-link, a
+// snapshot keeps the segment files open as before, and streams the same
+// bytes, into any writer or a SnapshotStore, even after retention deleted
+// segments it holds.
+func TestSnapshotWithoutLinks(t *testing.T) {
+	mem := vfs.NewMem()
+	noLinks := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpLink {
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+	e := &storeEnv{fs: mem}
+	e.openDB(t)
+	cfg := e.config("p0")
+	cfg.Log.FS = noLinks
+	r, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d := &direct{r: r, term: 1}
+	r.Attach(d)
+	seq := int32(0)
+	produceIdempotent(t, r, 1, &seq, 80)
+	segs := r.log().Segments()
+	want := referenceStream(r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+		r.producers.appendTo(nil), snapshotPrefixes(t, r))
+	s, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if names, _ := mem.List(stagingDir(cfg.Log.Dir)); len(names) != 0 {
+		t.Fatalf("staged %v without links", names)
+	}
+	if _, err := d.Propose(context.Background(), encodeAdvanceLogStart(segs[2].BaseOffset)); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("streamed %d bytes, want %d", buf.Len(), len(want))
+	}
+	store, err := NewSnapshotStore(noLinks, "snapshots", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := createSink(t, store, 1, 1)
+	if err := persistInto(s, sink); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := openAll(t, store, sink.ID()); !bytes.Equal(got, want) {
+		t.Fatalf("store streams %d bytes, want %d", len(got), len(want))
+	}
+}
+
+// TestPersistDuringApply persists a snapshot into a SnapshotStore while
+// the apply path goes on producing and deleting segments (run it with
+// -race): the stored snapshot still streams what was captured.
+func TestPersistDuringApply(t *testing.T) {
+	e := newStoreEnv(t, "os")
+	r := e.open(t, "p0")
+	defer r.Close()
+	d := &direct{r: r, term: 1}
+	r.Attach(d)
+	seq := int32(0)
+	produceIdempotent(t, r, 1, &seq, 100)
+	want := referenceStream(r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+		r.producers.appendTo(nil), snapshotPrefixes(t, r))
+	s, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := e.store(t, 2)
+	sink := createSink(t, store, 1, 1)
+	var wg sync.WaitGroup
+	var perr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer s.Release()
+		perr = persistInto(s, sink)
+	}()
+	for range 5 {
+		produceIdempotent(t, r, 1, &seq, 20)
+		segs := r.log().Segments()
+		if _, err := d.Propose(context.Background(), encodeAdvanceLogStart(segs[len(segs)-2].BaseOffset)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	if _, got := openAll(t, store, sink.ID()); !bytes.Equal(got, want) {
+		t.Fatalf("store streams %d bytes, want %d", len(got), len(want))
+	}
 }

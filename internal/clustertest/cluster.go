@@ -67,8 +67,9 @@ type Node struct {
 	fs    *vfs.MemFS
 	db    *pebble.DB
 	store *replication.Store
-	// snaps outlive a crash: raft's snapshot store syncs what it keeps.
-	snaps map[string]replication.SnapshotStore
+	// hosts names the partitions the node has a replica of (a real node
+	// learns them from the metadata group); it outlives a crash.
+	hosts map[string]bool
 
 	mu       sync.RWMutex
 	alive    bool
@@ -104,7 +105,7 @@ func New(tb testing.TB, cfg Config) *Cluster {
 // AddNode starts a new empty node and returns it.
 func (c *Cluster) AddNode() *Node {
 	n := &Node{ID: fmt.Sprintf("n%d", len(c.Nodes)+1), c: c, fs: vfs.NewCrashableMem(),
-		snaps: map[string]replication.SnapshotStore{}, replicas: map[string]*Member{}}
+		hosts: map[string]bool{}, replicas: map[string]*Member{}}
 	c.Nodes = append(c.Nodes, n)
 	if err := n.start(); err != nil {
 		c.tb.Fatalf("start %s: %v", n.ID, err)
@@ -132,9 +133,8 @@ func (n *Node) start() error {
 	n.mu.Lock()
 	n.alive = true
 	n.mu.Unlock()
-	for id := range n.snaps {
-		// The node hosts id (a real node learns this from the metadata
-		// group): open it whatever the crash left on disk.
+	for id := range n.hosts {
+		// Open it whatever the crash left on disk.
 		if _, err := n.openReplica(id); err != nil {
 			return err
 		}
@@ -161,11 +161,14 @@ func (n *Node) openReplica(id string) (*Member, error) {
 		_ = r.Close()
 		return nil, err
 	}
-	snaps := n.snaps[id]
-	if snaps == nil {
-		snaps = replication.NewMemSnapshots()
-		n.snaps[id] = snaps
+	// The snapshot store lives on the node's crashable file system, beside
+	// the log, so that its snapshots hard-link the segments.
+	snaps, err := partition.NewSnapshotStore(n.fs, "snapshots/"+id, 2)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
 	}
+	n.hosts[id] = true
 	g, err := replication.StartGroup(replication.GroupConfig{
 		ID: id, NodeID: n.ID, Store: gs, Snapshots: snaps,
 		Transport:    n.c.Net.Transport(id, n.ID),

@@ -184,7 +184,7 @@ func listen(addr string) (net.Listener, error) {
 // group.
 func (n *TCPNode) openMember(id string) (*TCPMember, error) {
 	dirName := url.PathEscape(id)
-	snaps, err := replication.NewFileSnapshots(filepath.Join(n.dir, "snapshots", dirName), 2)
+	snaps, err := partition.NewSnapshotStore(vfs.Default, filepath.Join(n.dir, "snapshots", dirName), 2)
 	if err != nil {
 		return nil, err
 	}
