@@ -42,8 +42,9 @@ import (
 // goes where replicas are already high, followers where leaders are.
 //
 // Deleting streams, removing nodes and activating new ones can leave the
-// load uneven; later streams then fill the least-loaded nodes first, but
-// nothing moves existing replicas (that is a reassignment, not done here).
+// load uneven; later streams then fill the least-loaded nodes first.
+// Existing replicas move only by ReassignPartition; PlanRemoveNode
+// (reassign.go) plans the moves off a removed node with the same load.
 
 // nodeLoad counts what an active node hosts.
 type nodeLoad struct {

@@ -15,6 +15,7 @@ const (
 	cmdDeleteStream        = 4
 	cmdAlterStream         = 5
 	cmdAllocateProducerIDs = 6
+	cmdReassignPartition   = 7
 )
 
 var be = binary.BigEndian
@@ -71,8 +72,21 @@ func (c AllocateProducerIDs) appendTo(dst []byte) []byte {
 	return be.AppendUint64(dst, uint64(c.Count))
 }
 
+// appendTo needs at most 255 replicas (validated, or decoded).
+func (c ReassignPartition) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdReassignPartition)
+	dst = appendStr(dst, c.Partition)
+	dst = be.AppendUint32(dst, c.Epoch)
+	dst = append(dst, byte(len(c.Replicas)))
+	for _, id := range c.Replicas {
+		dst = appendStr(dst, id)
+	}
+	return dst
+}
+
 // decodeCommand decodes one command: a RegisterNode, RemoveNode,
-// CreateStream, DeleteStream, AlterStream or AllocateProducerIDs value.
+// CreateStream, DeleteStream, AlterStream, AllocateProducerIDs or
+// ReassignPartition value.
 // Strings are copied out of b. Errors wrap ErrCorrupt.
 func decodeCommand(b []byte) (any, error) {
 	r := reader{b: b}
@@ -107,6 +121,8 @@ func decodeCommand(b []byte) (any, error) {
 		}
 	case cmdAllocateProducerIDs:
 		c = AllocateProducerIDs{Count: r.i64("count")}
+	case cmdReassignPartition:
+		c = decodeReassignPartition(&r)
 	default:
 		return nil, corrupt("command type %d", typ)
 	}
@@ -114,6 +130,18 @@ func decodeCommand(b []byte) (any, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func decodeReassignPartition(r *reader) ReassignPartition {
+	c := ReassignPartition{Partition: r.str("partition"), Epoch: r.u32("epoch")}
+	n := r.smallCount("replica count", 2)
+	if n > 0 {
+		c.Replicas = make([]string, n)
+		for i := range c.Replicas {
+			c.Replicas[i] = r.str("replica")
+		}
+	}
+	return c
 }
 
 // reader decodes big-endian fields from b. The first short read sets err
@@ -191,6 +219,18 @@ func (r *reader) count(what string, minSize int) int {
 	if r.err == nil && n > len(r.b)/minSize {
 		r.err = corrupt("%s at byte %d: %d elements of at least %d bytes do not fit in %d bytes",
 			what, r.off-4, n, minSize, len(r.b))
+		return 0
+	}
+	return n
+}
+
+// smallCount reads a u8 element count and checks, as count does, that
+// that many elements of at least minSize bytes fit in what is left.
+func (r *reader) smallCount(what string, minSize int) int {
+	n := int(r.u8(what))
+	if r.err == nil && n > len(r.b)/minSize {
+		r.err = corrupt("%s at byte %d: %d elements of at least %d bytes do not fit in %d bytes",
+			what, r.off-1, n, minSize, len(r.b))
 		return 0
 	}
 	return n

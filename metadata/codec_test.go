@@ -19,6 +19,9 @@ func allCommands() []any {
 		AlterStream{Name: "orders", RetentionBytes: Unlimited, MaxRecordBytes: 5},
 		AllocateProducerIDs{Count: 1},
 		AllocateProducerIDs{Count: MaxProducerIDBlock},
+		ReassignPartition{Partition: "s1-p0", Replicas: []string{"n2", "n1", "n3"}, Epoch: 0},
+		ReassignPartition{Partition: "s4294967295-p9999", Replicas: []string{"node-with-long-id.example"}, Epoch: 1<<32 - 1},
+		ReassignPartition{Partition: "s1-p1", Replicas: nil, Epoch: 3}, // refused by Apply, but it decodes
 	}
 }
 
@@ -60,6 +63,8 @@ func TestCommandBadHeader(t *testing.T) {
 		{commandVersion, 0},
 		{commandVersion, 7},
 		{commandVersion, cmdRemoveNode, 0xff, 0xff, 'a'}, // a length past the end
+		// A replica count past the end: refused before allocating.
+		{commandVersion, cmdReassignPartition, 0, 1, 'x', 0, 0, 0, 0, 0xff, 0, 0},
 	} {
 		if c, err := decodeCommand(b); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("decodeCommand(%x) = %+v, %v; want ErrCorrupt", b, c, err)
@@ -80,6 +85,8 @@ func TestCommandFormat(t *testing.T) {
 		{AlterStream{Name: "a", RetentionMs: -1, MaxRecordBytes: 2}, "0105" + "000161" + "ffffffffffffffff" + "0000000000000000" + "00000002"},
 		{RegisterNode{ID: "a", RaftAddr: "b:1", ClientAddr: "c:2", State: NodeActive, Timestamp: 3},
 			"0101" + "000161" + "0003623a31" + "0003633a32" + "02" + "0000000000000003"},
+		{ReassignPartition{Partition: "s1-p2", Replicas: []string{"b", "a"}, Epoch: 5},
+			"0107" + "0005" + "73312d7032" + "00000005" + "02" + "000162" + "000161"},
 		{CreateStream{Name: "s", Partitions: 3, ReplicationFactor: 2, RetentionMs: 4, RetentionBytes: -1, MaxRecordBytes: 5, Timestamp: 6},
 			"0103" + "000173" + "00000003" + "02" + "0000000000000004" + "ffffffffffffffff" + "00000005" + "0000000000000006"},
 	}

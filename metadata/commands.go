@@ -3,6 +3,7 @@ package metadata
 import (
 	"math"
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -92,6 +93,27 @@ type AllocateProducerIDs struct {
 	Count int64 // 1..MaxProducerIDBlock
 }
 
+// ReassignPartition replaces a partition's replica set; the first node
+// becomes the preferred leader. Moving the data is the nodes' work (package
+// server): new replicas open empty and are added to the partition's raft
+// group by its leader, which then removes the members no longer in the
+// set; those delete their replica once out of the group. The response is
+// the changed *Partition.
+//
+// Apply refuses a set with a node that is not registered
+// (ErrNodeNotFound) or not active (ErrNodeNotActive), and a request built
+// from another replica set than the partition's (ErrReplicasChanged). A
+// set equal to the current one, in the same order, changes nothing and is
+// answered with the partition whatever its Epoch, so that a retry of a
+// request that was applied succeeds.
+type ReassignPartition struct {
+	Partition string   // the partition's raft group id, PartitionID(stream id, index)
+	Replicas  []string // 1..MaxReplicationFactor distinct node ids, preferred leader first
+	// Epoch is the Partition.Epoch the request was built from
+	// (optimistic concurrency: a concurrent change is not overwritten).
+	Epoch uint32
+}
+
 // ProducerIDBlock is the producer ids [First, First+Count).
 type ProducerIDBlock struct {
 	First, Count int64
@@ -171,6 +193,24 @@ func (c AlterStream) validate() error {
 		return invalid("alter", "nothing to change")
 	}
 	return validLimits(c.RetentionMs, c.RetentionBytes, c.MaxRecordBytes, true)
+}
+
+func (c ReassignPartition) validate() error {
+	if _, _, ok := parsePartitionID(c.Partition); !ok {
+		return invalid("partition", "%q is not a partition id (s<stream id>-p<number>)", c.Partition)
+	}
+	if len(c.Replicas) < 1 || len(c.Replicas) > MaxReplicationFactor {
+		return invalid("replicas", "%d nodes is not in 1..%d", len(c.Replicas), MaxReplicationFactor)
+	}
+	for i, id := range c.Replicas {
+		if err := validName("replicas", id, MaxNodeIDLen); err != nil {
+			return err
+		}
+		if slices.Contains(c.Replicas[:i], id) {
+			return invalid("replicas", "node %s is named twice", id)
+		}
+	}
+	return nil
 }
 
 func (c AllocateProducerIDs) validate() error {
@@ -272,6 +312,14 @@ func EncodeDeleteStream(c DeleteStream) ([]byte, error) {
 
 // EncodeAlterStream encodes an AlterStream command.
 func EncodeAlterStream(c AlterStream) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.appendTo(nil), nil
+}
+
+// EncodeReassignPartition encodes a ReassignPartition command.
+func EncodeReassignPartition(c ReassignPartition) ([]byte, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}

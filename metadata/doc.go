@@ -17,7 +17,9 @@
 //     stream deleted and created again under the same name (its old groups
 //     may not be torn down yet). Each partition owns a contiguous range of
 //     the 128-bit MD5 hash-key space (see hashkey.go) and has an ordered
-//     replica set whose first node is the preferred leader.
+//     replica set whose first node is the preferred leader, and an epoch
+//     that counts the reassignments of that set (0: the set CreateStream
+//     assigned, which its nodes bootstrap the partition's group with).
 //   - The next producer id: AllocateProducerIDs hands out blocks from a
 //     counter that only grows, so no two blocks overlap.
 //
@@ -29,14 +31,18 @@
 //     only through sorted keys.
 //  2. A command Apply refuses (a *ValidationError, ErrStreamExists,
 //     ErrStreamNotFound, ErrNotEnoughNodes, ErrNodeNotFound,
-//     ErrNodeRemoved, ErrProducerIDsExhausted) is refused the same way on
+//     ErrNodeRemoved, ErrProducerIDsExhausted, ErrNodeNotActive,
+//     ErrPartitionNotFound, ErrReplicasChanged) is refused the same way on
 //     every replica and changes nothing. A command that does not decode is
 //     fatal (replication.Fatal): the replica stops rather than skip it.
 //  3. A stream's partitions' hash-key ranges are contiguous, in partition
 //     order, and cover [0, 2^128) with no gap or overlap.
-//  4. A replica set holds ReplicationFactor distinct registered nodes, all
-//     active when the stream was created; CreateStream balances replicas
-//     and preferred leaders over the active nodes (see assign.go).
+//  4. A replica set holds distinct registered nodes: ReplicationFactor of
+//     them at epoch 0, all active when the stream was created
+//     (CreateStream balances replicas and preferred leaders over the
+//     active nodes, see assign.go); 1..MaxReplicationFactor after a
+//     ReassignPartition, all active when it was applied. Each
+//     ReassignPartition that changes a set adds 1 to its epoch.
 //  5. Producer-id blocks never overlap: the counter only grows.
 //  6. Bad bytes (a command, a snapshot) never panic: they are ErrCorrupt,
 //     and every length is bounded by the bytes left before allocating.
@@ -80,6 +86,8 @@
 //	  5 alter stream:    name str, retention ms i64, retention bytes i64,
 //	                     max record bytes i32 (0 = unchanged)
 //	  6 allocate producer ids: count i64
+//	  7 reassign partition: partition id str, epoch u32, replica count u8,
+//	                     then that many node ids (str), leader first
 //
 // A command is exactly its fields: trailing bytes do not decode. Decoding
 // checks only the framing; Apply validates the values and answers a bad
@@ -88,7 +96,7 @@
 //
 // Snapshot (snapshot.go), the whole state, encoded deterministically:
 //
-//	magic "SLMD", version u8 = 1
+//	magic "SLMD", version u8 = 2
 //	applied index u64, state version u64 (raft index of the last change),
 //	next producer id i64, next stream id u64
 //	node count u32, then per node, sorted by id:
@@ -98,14 +106,19 @@
 //	  retention bytes i64, max record bytes i32, created at i64,
 //	  partition count u32, then per partition, in order:
 //	    hash key start [16]u8, hash key end [16]u8 (big-endian, inclusive),
-//	    replica count u8, then that many node ids (str), leader first
+//	    epoch u32, replica count u8, then that many node ids (str), leader
+//	    first
 //	CRC-32C (Castagnoli) u32 of every byte before it
+//
+// Version 1 is version 2 without the partition epoch (every epoch 0); it
+// is still read, and never written.
 //
 // Partition ids and numbers are not stored: they follow from the stream id
 // and the position. Restore checks every invariant above (sorted, valid
 // and unique names and ids, known states, limits in range, hash-key ranges
-// contiguous over the whole space, replica sets of replication factor
-// many distinct registered nodes, version <= applied index) and refuses
+// contiguous over the whole space, replica sets of distinct registered
+// nodes, replication factor many at epoch 0 and 1..MaxReplicationFactor
+// otherwise, version <= applied index) and refuses
 // anything else as ErrCorrupt; every count is bounded by the bytes left
 // before anything is allocated.
 package metadata

@@ -30,8 +30,24 @@ var (
 	// INVALID_REPLICATION_FACTOR).
 	ErrNotEnoughNodes = errors.New("metadata: not enough active nodes")
 
-	// ErrNodeNotFound reports a RemoveNode of a node id never registered.
+	// ErrNodeNotFound reports a RemoveNode of a node id never registered,
+	// or a ReassignPartition naming one.
 	ErrNodeNotFound = errors.New("metadata: node not found")
+
+	// ErrNodeNotActive reports a ReassignPartition naming a node that is
+	// registered but not active (joining, or removed): only active nodes
+	// take replicas.
+	ErrNodeNotActive = errors.New("metadata: node not active")
+
+	// ErrPartitionNotFound reports a ReassignPartition of a partition that
+	// does not exist (its stream was deleted, or never had that many
+	// partitions).
+	ErrPartitionNotFound = errors.New("metadata: partition not found")
+
+	// ErrReplicasChanged reports a ReassignPartition built from an older
+	// replica set than the partition's: its Epoch is not the partition's.
+	// Nothing changed; read the partition again and decide anew.
+	ErrReplicasChanged = errors.New("metadata: replica set changed since the request was built")
 
 	// ErrNodeRemoved reports a RegisterNode of a node id that was removed.
 	// Node ids are never reused: replica sets may still name the old node.

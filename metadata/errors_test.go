@@ -23,7 +23,8 @@ func TestValidationError(t *testing.T) {
 
 func TestErrorsArePrefixed(t *testing.T) {
 	for _, err := range []error{ErrInvalidArgument, ErrStreamExists, ErrStreamNotFound, ErrNotEnoughNodes,
-		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted, ErrCorrupt, corrupt("x %d", 1)} {
+		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted, ErrCorrupt, corrupt("x %d", 1),
+		ErrNodeNotActive, ErrPartitionNotFound, ErrReplicasChanged} {
 		if !strings.HasPrefix(err.Error(), "metadata: ") {
 			t.Errorf("%q lacks the package prefix", err)
 		}

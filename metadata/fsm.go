@@ -2,6 +2,8 @@ package metadata
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -49,7 +51,8 @@ func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 //
 // The response is a *Node (RegisterNode, RemoveNode), a *Stream
 // (CreateStream, AlterStream, and DeleteStream: the deleted stream), a
-// ProducerIDBlock (AllocateProducerIDs), or one of the errors of errors.go
+// ProducerIDBlock (AllocateProducerIDs), a *Partition (ReassignPartition),
+// or one of the errors of errors.go
 // when the command is refused; a refused command changes nothing. An entry
 // at or below the applied index (a replay) is skipped with a nil response.
 // A command that does not decode returns a *replication.FatalError
@@ -78,6 +81,8 @@ func (f *FSM) Apply(e replication.Entry) any {
 		nv, resp = v.applyAlterStream(c)
 	case AllocateProducerIDs:
 		nv, resp = v.applyAllocateProducerIDs(c)
+	case ReassignPartition:
+		nv, resp = v.applyReassignPartition(c)
 	}
 	if nv != nil && nv != v {
 		nv.version = e.Index
@@ -216,6 +221,45 @@ func (v *View) applyAllocateProducerIDs(c AllocateProducerIDs) (*View, any) {
 	nv := *v
 	nv.nextProducerID += c.Count
 	return &nv, ProducerIDBlock{First: v.nextProducerID, Count: c.Count}
+}
+
+func (v *View) applyReassignPartition(c ReassignPartition) (*View, any) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	p := v.Partition(c.Partition)
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s", ErrPartitionNotFound, c.Partition)
+	}
+	if slices.Equal(p.Replicas, c.Replicas) {
+		return nil, p
+	}
+	if c.Epoch != p.Epoch {
+		return nil, fmt.Errorf("%w: partition %s is at epoch %d, the request was built at %d",
+			ErrReplicasChanged, p.ID, p.Epoch, c.Epoch)
+	}
+	for _, id := range c.Replicas {
+		n := v.nodes[id]
+		if n == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNodeNotFound, id)
+		}
+		if n.State != NodeActive {
+			return nil, fmt.Errorf("%w: %s is %v", ErrNodeNotActive, id, n.State)
+		}
+	}
+	if p.Epoch == math.MaxUint32 {
+		return nil, invalid("epoch", "partition %s was reassigned %d times", p.ID, p.Epoch)
+	}
+	s := *v.streams[p.Stream]
+	s.Partitions = slices.Clone(s.Partitions) // the old View keeps the old slice
+	np := &s.Partitions[p.Index]
+	// Node ids are interned: the set shares the registry's strings.
+	np.Replicas = make([]string, len(c.Replicas))
+	for i, id := range c.Replicas {
+		np.Replicas[i] = v.nodes[id].ID
+	}
+	np.Epoch++
+	return v.withStream(&s), np
 }
 
 // Changed returns a channel that is closed at the next change of the View

@@ -2,7 +2,9 @@ package metadata
 
 import (
 	"errors"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +15,11 @@ func TestApplyCommands(t *testing.T) {
 	threeNodes := func(h *harness) { h.nodes(3) }
 	withStream := func(h *harness) { h.nodes(3); h.must(stream("orders", 4, 3)) }
 	long := func(n int) string { return strings.Repeat("a", n) }
+	// withFour: n1..n4 active, orders (4 partitions, rf 3) created on n1..n3.
+	withFour := func(h *harness) { withStream(h); h.must(node("n4", NodeActive)) }
+	reassign := func(p string, epoch uint32, ids ...string) ReassignPartition {
+		return ReassignPartition{Partition: p, Replicas: ids, Epoch: epoch}
+	}
 
 	tests := []struct {
 		name  string
@@ -101,6 +108,84 @@ func TestApplyCommands(t *testing.T) {
 			}},
 		{name: "remove unknown", setup: threeNodes, cmd: RemoveNode{ID: "n9"}, err: ErrNodeNotFound},
 		{name: "remove bad id", cmd: RemoveNode{ID: "n 1"}, err: ErrInvalidArgument, field: "node id"},
+
+		// ReassignPartition.
+		{name: "reassign", setup: withFour, cmd: reassign("s1-p2", 0, "n4", "n2"), check: func(t *testing.T, h *harness, resp any) {
+			p := resp.(*Partition)
+			v := h.f.View()
+			if v.Partition("s1-p2") != p || p.Epoch != 1 || !slices.Equal(p.Replicas, []string{"n4", "n2"}) || p.Index != 2 {
+				t.Fatalf("partition %+v", p)
+			}
+			if s := v.Stream("orders"); s.ReplicationFactor != 3 || len(s.Partitions[1].Replicas) != 3 || s.Partitions[1].Epoch != 0 {
+				t.Fatalf("other partitions changed: %+v", s)
+			}
+			if len(v.PartitionsOnNode("n4")) != 1 {
+				t.Fatal("n4 does not hold the partition")
+			}
+		}},
+		{name: "reassign keeps the old view", setup: withFour, cmd: reassign("s1-p0", 0, "n4"), check: func(t *testing.T, h *harness, resp any) {
+			if h.f.View().Stream("orders") == nil || len(h.f.View().Partition("s1-p1").Replicas) != 3 {
+				t.Fatal("state lost")
+			}
+		}},
+		{name: "reassign order only", setup: withStream, cmd: func() ReassignPartition {
+			h := newHarness(t)
+			withStream(h)
+			r := slices.Clone(h.f.View().Partition("s1-p1").Replicas)
+			slices.Reverse(r)
+			return reassign("s1-p1", 0, r...)
+		}(), check: func(t *testing.T, h *harness, resp any) {
+			if resp.(*Partition).Epoch != 1 {
+				t.Fatalf("a new preferred leader is a change: %+v", resp)
+			}
+		}},
+		{name: "reassign to the same set changes nothing, whatever the epoch", setup: withStream,
+			cmd: func() ReassignPartition {
+				h := newHarness(t)
+				withStream(h)
+				return reassign("s1-p1", 7, h.f.View().Partition("s1-p1").Replicas...)
+			}(),
+			check: func(t *testing.T, h *harness, resp any) {
+				if h.f.View().Version() != 4 || resp.(*Partition).Epoch != 0 {
+					t.Fatalf("version %d, partition %+v", h.f.View().Version(), resp)
+				}
+			}},
+		{name: "reassign after a reassignment", setup: func(h *harness) { withFour(h); h.must(reassign("s1-p0", 0, "n4")) },
+			cmd: reassign("s1-p0", 1, "n1", "n2", "n3", "n4"), check: func(t *testing.T, h *harness, resp any) {
+				if p := resp.(*Partition); p.Epoch != 2 || len(p.Replicas) != 4 {
+					t.Fatalf("partition %+v", p)
+				}
+			}},
+		{name: "reassign stale epoch", setup: func(h *harness) { withFour(h); h.must(reassign("s1-p0", 0, "n4")) },
+			cmd: reassign("s1-p0", 0, "n1"), err: ErrReplicasChanged},
+		{name: "reassign future epoch", setup: withFour, cmd: reassign("s1-p0", 1, "n4"), err: ErrReplicasChanged},
+		{name: "reassign unknown partition", setup: withFour, cmd: reassign("s1-p4", 0, "n1"), err: ErrPartitionNotFound},
+		{name: "reassign unknown stream", setup: withFour, cmd: reassign("s2-p0", 0, "n1"), err: ErrPartitionNotFound},
+		{name: "reassign deleted stream", setup: func(h *harness) { withFour(h); h.must(DeleteStream{Name: "orders"}) },
+			cmd: reassign("s1-p0", 0, "n1"), err: ErrPartitionNotFound},
+		{name: "reassign bad partition id", setup: withFour, cmd: reassign("orders/0", 0, "n1"), err: ErrInvalidArgument, field: "partition"},
+		{name: "reassign non-canonical partition id", setup: withFour, cmd: reassign("s01-p0", 0, "n1"), err: ErrInvalidArgument, field: "partition"},
+		{name: "reassign empty set", setup: withFour, cmd: reassign("s1-p0", 0), err: ErrInvalidArgument, field: "replicas"},
+		{name: "reassign too many", setup: withFour, cmd: reassign("s1-p0", 0, "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"),
+			err: ErrInvalidArgument, field: "replicas"},
+		{name: "reassign duplicate", setup: withFour, cmd: reassign("s1-p0", 0, "n1", "n4", "n1"), err: ErrInvalidArgument, field: "replicas"},
+		{name: "reassign bad node id", setup: withFour, cmd: reassign("s1-p0", 0, "n 1"), err: ErrInvalidArgument, field: "replicas"},
+		{name: "reassign unknown node", setup: withFour, cmd: reassign("s1-p0", 0, "n1", "n9"), err: ErrNodeNotFound},
+		{name: "reassign joining node", setup: func(h *harness) { withStream(h); h.must(node("j", NodeJoining)) },
+			cmd: reassign("s1-p0", 0, "n1", "j"), err: ErrNodeNotActive},
+		{name: "reassign removed node", setup: func(h *harness) { withFour(h); h.must(RemoveNode{ID: "n4"}) },
+			cmd: reassign("s1-p0", 0, "n4"), err: ErrNodeNotActive},
+		{name: "reassign epoch exhausted", setup: func(h *harness) {
+			withFour(h)
+			v := *h.f.View()
+			v.streams = maps.Clone(v.streams)
+			s := *v.streams["orders"]
+			s.Partitions = slices.Clone(s.Partitions)
+			s.Partitions[0].Epoch = math.MaxUint32
+			v.streams["orders"] = &s
+			v.byID = map[uint64]*Stream{s.ID: &s}
+			h.f.view.Store(&v)
+		}, cmd: reassign("s1-p0", math.MaxUint32, "n4"), err: ErrInvalidArgument, field: "epoch"},
 
 		// CreateStream.
 		{name: "create", setup: threeNodes, cmd: stream("orders", 4, 3), check: func(t *testing.T, h *harness, resp any) {
@@ -331,7 +416,14 @@ func commandScript() []any {
 			cmds = append(cmds, AlterStream{Name: "s", RetentionMs: int64(1000 * i)})
 		}
 	}
-	return append(cmds, RemoveNode{ID: "n2"}, node("n6", NodeActive), stream("after", 12, 3))
+	cmds = append(cmds, RemoveNode{ID: "n2"}, node("n6", NodeActive), stream("after", 12, 3))
+	// Stream "after" has id 21 (one per CreateStream above that succeeds).
+	return append(cmds,
+		ReassignPartition{Partition: "s21-p0", Replicas: []string{"n6", "n1"}, Epoch: 0},
+		ReassignPartition{Partition: "s21-p0", Replicas: []string{"n1", "n6", "n3", "n4", "n5"}, Epoch: 1},
+		ReassignPartition{Partition: "s21-p1", Replicas: []string{"n2"}, Epoch: 0}, // refused: removed
+		ReassignPartition{Partition: "s21-p5", Replicas: []string{"n5"}, Epoch: 0},
+	)
 }
 
 // TestDeterminism applies the same commands to two state machines and

@@ -74,7 +74,8 @@ func FuzzDecodeCommand(f *testing.F) {
 
 func isRefusal(err error) bool {
 	for _, e := range []error{ErrInvalidArgument, ErrStreamExists, ErrStreamNotFound, ErrNotEnoughNodes,
-		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted} {
+		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted, ErrNodeNotActive, ErrPartitionNotFound,
+		ErrReplicasChanged} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -98,10 +99,18 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	small.must(AllocateProducerIDs{Count: 5})
 	small.must(RemoveNode{ID: "n1"})
 	more := snapshotOf(f, small.f)
+	small.must(node("n3", NodeActive))
+	small.must(ReassignPartition{Partition: "s1-p0", Replicas: []string{"n3"}})
+	small.must(ReassignPartition{Partition: "s1-p1", Replicas: []string{"n2", "n3"}})
+	reassigned := snapshotOf(f, small.f)
 	f.Add([]byte{})
 	f.Add(encodeSnapshot(emptyView(), 0))
 	f.Add(valid)
 	f.Add(more)
+	f.Add(reassigned)
+	if v, applied, err := decodeSnapshot(valid); err == nil {
+		f.Add(encodeSnapshotV1(v, applied))
+	}
 	f.Add(append(bytes.Clone(valid), 1, 2, 3, 4, 5))
 	f.Add(valid[:len(valid)/2])
 	f.Add(valid[:snapshotHeaderSize+crcSize+3])
@@ -126,7 +135,11 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			if err := checkView(v); err != nil {
 				t.Fatal(err)
 			}
-			if again := encodeSnapshot(v, applied); !bytes.Equal(again, in) {
+			again := encodeSnapshot(v, applied)
+			if in[len(snapshotMagic)] == snapshotVersionV1 {
+				again = encodeSnapshotV1(v, applied)
+			}
+			if !bytes.Equal(again, in) {
 				t.Fatalf("round trip differs")
 			}
 		}

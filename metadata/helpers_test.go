@@ -24,6 +24,8 @@ func raw(c any) []byte {
 		return c.appendTo(nil)
 	case AllocateProducerIDs:
 		return c.appendTo(nil)
+	case ReassignPartition:
+		return c.appendTo(nil)
 	}
 	panic(fmt.Sprintf("raw: %T is not a command", c))
 }

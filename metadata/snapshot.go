@@ -14,8 +14,12 @@ import (
 // to replicas that are far behind or new. The layout is drawn in doc.go
 // ("Formats"). On-disk and on-wire format; never change.
 const (
-	snapshotMagic   = "SLMD"
-	snapshotVersion = 1
+	snapshotMagic = "SLMD"
+	// snapshotVersion is the layout encodeSnapshot writes. Version 1 (no
+	// partition epochs; every replica set of replication factor many
+	// nodes) is still read.
+	snapshotVersion   = 2
+	snapshotVersionV1 = 1
 
 	// MaxSnapshotBytes bounds a snapshot Restore reads.
 	MaxSnapshotBytes = 256 << 20
@@ -23,7 +27,8 @@ const (
 	snapshotHeaderSize = len(snapshotMagic) + 1 + 4*8
 	minNodeSize        = 2 + 2 + 2 + 1 + 8
 	minStreamSize      = 8 + 2 + 1 + 8 + 8 + 4 + 8 + 4
-	minPartitionSize   = 16 + 16 + 1
+	minPartitionSizeV1 = 16 + 16 + 1
+	minPartitionSize   = 16 + 16 + 4 + 1
 	crcSize            = 4
 )
 
@@ -59,6 +64,7 @@ func encodeSnapshot(v *View, applied uint64) []byte {
 		for _, p := range s.Partitions {
 			b = append(b, p.HashKeyStart[:]...)
 			b = append(b, p.HashKeyEnd[:]...)
+			b = be.AppendUint32(b, p.Epoch)
 			b = append(b, byte(len(p.Replicas)))
 			for _, r := range p.Replicas {
 				b = appendStr(b, r)
@@ -77,8 +83,9 @@ func decodeSnapshot(b []byte) (v *View, applied uint64, err error) {
 	if got, want := crc32.Checksum(body, crcTable), be.Uint32(b[len(body):]); got != want {
 		return nil, 0, corrupt("snapshot checksum %#08x, want %#08x", got, want)
 	}
-	if string(body[:len(snapshotMagic)]) != snapshotMagic || body[len(snapshotMagic)] != snapshotVersion {
-		return nil, 0, corrupt("snapshot magic %q version %d", body[:len(snapshotMagic)], body[len(snapshotMagic)])
+	version := body[len(snapshotMagic)]
+	if string(body[:len(snapshotMagic)]) != snapshotMagic || version != snapshotVersion && version != snapshotVersionV1 {
+		return nil, 0, corrupt("snapshot magic %q version %d", body[:len(snapshotMagic)], version)
 	}
 	r := reader{b: body[len(snapshotMagic)+1:], off: len(snapshotMagic) + 1}
 	v = emptyView()
@@ -93,7 +100,7 @@ func decodeSnapshot(b []byte) (v *View, applied uint64, err error) {
 	if err := decodeNodes(&r, v); err != nil {
 		return nil, 0, err
 	}
-	if err := decodeStreams(&r, v); err != nil {
+	if err := decodeStreams(&r, v, version); err != nil {
 		return nil, 0, err
 	}
 	if err := r.finish("snapshot"); err != nil {
@@ -127,14 +134,18 @@ func decodeNodes(r *reader, v *View) error {
 	return r.err
 }
 
-func decodeStreams(r *reader, v *View) error {
+func decodeStreams(r *reader, v *View, version byte) error {
+	minPart := minPartitionSize
+	if version == snapshotVersionV1 {
+		minPart = minPartitionSizeV1
+	}
 	n := r.count("stream count", minStreamSize)
 	v.names = make([]string, 0, n)
 	for range n {
 		s := &Stream{ID: r.u64("stream id"), Name: r.str("stream name"), ReplicationFactor: int(r.u8("replication factor")),
 			RetentionMs: r.i64("retention ms"), RetentionBytes: r.i64("retention bytes"),
 			MaxRecordBytes: r.i32("max record bytes"), CreatedAt: r.i64("created at")}
-		count := r.count("partition count", minPartitionSize)
+		count := r.count("partition count", minPart)
 		if r.err != nil {
 			return r.err
 		}
@@ -151,7 +162,7 @@ func decodeStreams(r *reader, v *View) error {
 		}
 		s.Partitions = make([]Partition, count)
 		for i := range s.Partitions {
-			if err := decodePartition(r, v, s, i); err != nil {
+			if err := decodePartition(r, v, s, i, version); err != nil {
 				return err
 			}
 		}
@@ -162,9 +173,12 @@ func decodeStreams(r *reader, v *View) error {
 	return r.err
 }
 
-func decodePartition(r *reader, v *View, s *Stream, i int) error {
+func decodePartition(r *reader, v *View, s *Stream, i int, version byte) error {
 	p := Partition{ID: PartitionID(s.ID, i), Stream: s.Name, Index: i,
 		HashKeyStart: r.key("hash key start"), HashKeyEnd: r.key("hash key end")}
+	if version != snapshotVersionV1 {
+		p.Epoch = r.u32("epoch")
+	}
 	nr := int(r.u8("replica count"))
 	if r.err != nil {
 		return r.err
@@ -182,8 +196,11 @@ func decodePartition(r *reader, v *View, s *Stream, i int) error {
 	if p.HashKeyStart != want || bytes.Compare(p.HashKeyStart[:], p.HashKeyEnd[:]) > 0 || last && p.HashKeyEnd != MaxHashKey {
 		return corrupt("snapshot partition %s: hash key range is not contiguous", p.ID)
 	}
-	if nr != s.ReplicationFactor {
-		return corrupt("snapshot partition %s: %d replicas, replication factor %d", p.ID, nr, s.ReplicationFactor)
+	// The set CreateStream assigned (epoch 0) has replication factor many
+	// nodes; a reassigned one 1..MaxReplicationFactor.
+	if p.Epoch == 0 && nr != s.ReplicationFactor || nr < 1 || nr > MaxReplicationFactor {
+		return corrupt("snapshot partition %s: %d replicas at epoch %d, replication factor %d",
+			p.ID, nr, p.Epoch, s.ReplicationFactor)
 	}
 	p.Replicas = make([]string, 0, nr)
 	for range nr {

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 	"reflect"
+	"slices"
 	"testing"
 	"testing/iotest"
 )
@@ -80,7 +81,7 @@ func TestSnapshotIsPointInTime(t *testing.T) {
 
 func TestSnapshotFormat(t *testing.T) {
 	got := encodeSnapshot(emptyView(), 0)
-	want := []byte("SLMD\x01" +
+	want := []byte("SLMD\x02" +
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // applied
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // version
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // next producer id
@@ -127,7 +128,8 @@ func TestRestoreRefusesCorrupt(t *testing.T) {
 		"trailing signed":  resign(append(bytes.Clone(good[:len(good)-crcSize]), 0, 0, 0, 0, 9)),
 		"flipped byte":     flipped,
 		"bad magic":        resign(append([]byte("XLMD"), good[4:]...)),
-		"bad version":      resign(append([]byte("SLMD\x02"), good[5:]...)),
+		"bad version":      resign(append([]byte("SLMD\x03"), good[5:]...)),
+		"version 0":        resign(append([]byte("SLMD\x00"), good[5:]...)),
 		"huge node count": resign(func() []byte {
 			b := bytes.Clone(good)
 			be.PutUint32(b[snapshotHeaderSize:], 1<<31)
@@ -160,9 +162,25 @@ func TestRestoreRefusesCorrupt(t *testing.T) {
 			s := v.streams["after"]
 			s.Partitions[0].Replicas[1] = s.Partitions[0].Replicas[0]
 		}),
-		"replicas below rf": mutated(t, h, func(v *View, _ *uint64) {
+		"replicas below rf at epoch 0": mutated(t, h, func(v *View, _ *uint64) {
 			s := v.streams["after"]
-			s.Partitions[0].Replicas = s.Partitions[0].Replicas[:1]
+			s.Partitions[2].Replicas = s.Partitions[2].Replicas[:1]
+		}),
+		"no replicas after a reassignment": mutated(t, h, func(v *View, _ *uint64) {
+			s := v.streams["after"]
+			s.Partitions[0].Epoch, s.Partitions[0].Replicas = 1, nil
+		}),
+		"too many replicas after a reassignment": mutated(t, h, func(v *View, _ *uint64) {
+			s := v.streams["after"]
+			s.Partitions[0].Epoch = 1
+			for _, id := range v.nodeIDs {
+				if !slices.Contains(s.Partitions[0].Replicas, id) {
+					s.Partitions[0].Replicas = append(s.Partitions[0].Replicas, id)
+				}
+			}
+			for i := 0; len(s.Partitions[0].Replicas) <= MaxReplicationFactor; i++ {
+				s.Partitions[0].Replicas = append(s.Partitions[0].Replicas, s.Partitions[0].Replicas[i])
+			}
 		}),
 	}
 	for name, b := range tests {
@@ -191,5 +209,74 @@ func TestRestoreReadError(t *testing.T) {
 	}
 	if !bytes.Equal(snapshotOf(t, h.f), want) {
 		t.Fatal("a failed restore changed the state")
+	}
+}
+
+// encodeSnapshotV1 writes v in the version 1 layout (no partition epochs),
+// as the code before ReassignPartition did.
+func encodeSnapshotV1(v *View, applied uint64) []byte {
+	b := append([]byte(snapshotMagic), snapshotVersionV1)
+	b = be.AppendUint64(b, applied)
+	b = be.AppendUint64(b, v.version)
+	b = be.AppendUint64(b, uint64(v.nextProducerID))
+	b = be.AppendUint64(b, v.nextStreamID)
+	b = be.AppendUint32(b, uint32(len(v.nodeIDs)))
+	for _, id := range v.nodeIDs {
+		n := v.nodes[id]
+		b = appendStr(b, n.ID)
+		b = appendStr(b, n.RaftAddr)
+		b = appendStr(b, n.ClientAddr)
+		b = append(b, byte(n.State))
+		b = be.AppendUint64(b, uint64(n.RegisteredAt))
+	}
+	b = be.AppendUint32(b, uint32(len(v.names)))
+	for _, name := range v.names {
+		s := v.streams[name]
+		b = be.AppendUint64(b, s.ID)
+		b = appendStr(b, s.Name)
+		b = append(b, byte(s.ReplicationFactor))
+		b = be.AppendUint64(b, uint64(s.RetentionMs))
+		b = be.AppendUint64(b, uint64(s.RetentionBytes))
+		b = be.AppendUint32(b, uint32(s.MaxRecordBytes))
+		b = be.AppendUint64(b, uint64(s.CreatedAt))
+		b = be.AppendUint32(b, uint32(len(s.Partitions)))
+		for _, p := range s.Partitions {
+			b = append(b, p.HashKeyStart[:]...)
+			b = append(b, p.HashKeyEnd[:]...)
+			b = append(b, byte(len(p.Replicas)))
+			for _, r := range p.Replicas {
+				b = appendStr(b, r)
+			}
+		}
+	}
+	return be.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// TestSnapshotV1: a version 1 snapshot (written before partitions had an
+// epoch) restores to the same state, every epoch 0; one with a replica set
+// of another size than the replication factor is corrupt, as it was.
+func TestSnapshotV1(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range commandScript() {
+		if _, ok := c.(ReassignPartition); !ok {
+			h.do(c)
+		}
+	}
+	old := encodeSnapshotV1(h.f.View(), h.index)
+	f := NewFSM()
+	if err := f.Restore(bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snapshotOf(t, f), snapshotOf(t, h.f)) {
+		t.Fatal("a version 1 snapshot restores to another state")
+	}
+	v, _, err := decodeSnapshot(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := v.streams["after"]
+	s.Partitions[0].Replicas = s.Partitions[0].Replicas[:1]
+	if err := NewFSM().Restore(bytes.NewReader(encodeSnapshotV1(v, h.index))); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("version 1 with a short replica set: %v, want ErrCorrupt", err)
 	}
 }

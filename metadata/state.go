@@ -75,8 +75,15 @@ type Partition struct {
 	// hash-key space, both inclusive, as 128-bit big-endian integers.
 	HashKeyStart, HashKeyEnd [16]byte
 	// Replicas are the node ids of the replica set, distinct; the first is
-	// the preferred leader.
+	// the preferred leader. CreateStream assigns ReplicationFactor of them;
+	// ReassignPartition may set any number from 1 to MaxReplicationFactor.
 	Replicas []string
+	// Epoch counts the ReassignPartition commands that changed Replicas.
+	// At 0 the set is the one CreateStream assigned: each of its nodes
+	// bootstraps the partition's raft group with it. A set that a
+	// reassignment made is never bootstrapped: its new nodes open empty and
+	// wait for the group's leader to add them.
+	Epoch uint32
 }
 
 // PartitionID is the raft group id of partition index of the stream with
