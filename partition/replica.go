@@ -217,6 +217,9 @@ func (r *Replica) HighWatermark() int64 { return r.log().HighWatermark() }
 // LogStartOffset returns the first readable offset.
 func (r *Replica) LogStartOffset() int64 { return r.log().LogStartOffset() }
 
+// LogBytes is the size of the replica's log on disk, in bytes.
+func (r *Replica) LogBytes() int64 { return r.log().Size() }
+
 // OffsetForTimestamp returns the first offset whose record timestamp is at
 // least ts.
 func (r *Replica) OffsetForTimestamp(ts int64) (int64, bool, error) {
@@ -228,6 +231,19 @@ func (r *Replica) Close() error {
 	r.logMu.Lock()
 	defer r.logMu.Unlock()
 	return r.lg.Close()
+}
+
+// SetRetention changes the replica's retention policy (zero: unlimited by
+// that measure), as an altered stream asks; the next EnforceRetention uses
+// it, and so does a log that Restore reopens.
+func (r *Replica) SetRetention(bytes int64, age time.Duration) error {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	if err := r.lg.SetRetention(bytes, age); err != nil {
+		return err
+	}
+	r.cfg.Log.RetentionBytes, r.cfg.Log.RetentionAge = bytes, age
+	return nil
 }
 
 // EnforceRetention proposes moving the log start to where the retention

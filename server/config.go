@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,9 +8,6 @@ import (
 
 	"github.com/sluicedb/sluice/replication"
 )
-
-// ErrInvalidConfig reports a Config that does not validate.
-var ErrInvalidConfig = errors.New("server: invalid config")
 
 // Peer is a member of the cluster as the bootstrap list names it.
 type Peer struct {

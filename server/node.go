@@ -8,7 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -27,11 +30,13 @@ const MetadataGroup = "meta"
 // every group), a replica of the metadata group, and the partition
 // replicas the metadata assigns to it.
 //
-// Goroutines: the mux's accept loop, and three loops of the node's own:
-// register (the metadata leader registers the bootstrap peers), reconcile
-// (open the partitions assigned to this node, remove those whose stream was
-// deleted), and maintain (hand leadership to preferred leaders, enforce
-// retention). Close stops them all.
+// Goroutines: the mux's accept loop, three loops of the node's own, and
+// short-lived workers they start: membership (on the metadata leader:
+// register the bootstrap peers, finish adding and removing nodes),
+// reconcile (open the partitions assigned to this node, remove those that
+// left it; on a partition leader, a converge worker per partition changes
+// the group's members to the replica set), and maintain (hand leadership
+// to preferred leaders, enforce retention). Close stops them all.
 type Node struct {
 	cfg   Config
 	fs    vfs.FS
@@ -40,6 +45,14 @@ type Node struct {
 	mux   *replication.Mux
 	meta  *metadata.FSM
 	metaG *replication.Group
+
+	// records are this node's replica records (records.go), by partition
+	// id. Owned by the reconcile goroutine (Start loads them before it
+	// starts).
+	records map[string]replicaRecord
+	// metaDemoted is when this node, leading the metadata group, first
+	// saw each removed node as a non-voter. Owned by the membership loop.
+	metaDemoted map[string]time.Time
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -51,10 +64,18 @@ type Node struct {
 	}
 }
 
+// member is an open partition replica.
 type member struct {
-	part    metadata.Partition
+	id      string // the partition's raft group id
 	replica *partition.Replica
 	group   *replication.Group
+	// busy is set while a converge worker runs for this replica, so that
+	// one runs at a time.
+	busy atomic.Bool
+	// demoted is when this node, leading the group, first saw each member
+	// that is not in the replica set as a non-voter (reassign.go). Used
+	// by the converge worker only (one at a time, under busy).
+	demoted map[string]time.Time
 }
 
 // pebbleLogger sends Pebble's messages to slog. Pebble calls Fatalf for
@@ -83,7 +104,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Logger = cfg.Logger.With("node", cfg.ID)
-	n := &Node{cfg: cfg, fs: vfs.Default, meta: metadata.NewFSM(), stop: make(chan struct{})}
+	n := &Node{cfg: cfg, fs: vfs.Default, meta: metadata.NewFSM(), stop: make(chan struct{}), metaDemoted: map[string]time.Time{}}
 	n.mu.parts = map[string]*member{}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -93,6 +114,10 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("server: open pebble: %w", err)
 	}
 	n.db, n.store = db, replication.NewStore(db)
+	if n.records, err = loadRecords(db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	ln := cfg.RaftListener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
@@ -121,7 +146,7 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	for _, loop := range []func(){n.registerLoop, n.reconcileLoop, n.maintainLoop} {
+	for _, loop := range []func(){n.membershipLoop, n.reconcileLoop, n.maintainLoop} {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -145,7 +170,10 @@ func (n *Node) startGroup(id string, sm replication.StateMachine) (*replication.
 	if err != nil {
 		return nil, err
 	}
-	snaps, err := replication.NewFileSnapshots(filepath.Join(n.cfg.DataDir, "snapshots", id), 2)
+	// The store hard-links a partition's segments into its snapshots, so it
+	// must be on the logs' file system; other state machines' snapshots
+	// (the metadata group's) are kept as streams.
+	snaps, err := partition.NewSnapshotStore(n.fs, filepath.Join(n.cfg.DataDir, "snapshots", id), 2)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +214,7 @@ func (n *Node) CreateStream(ctx context.Context, c metadata.CreateStream) (*meta
 	if err != nil {
 		return nil, err
 	}
-	return resp.(*metadata.Stream), nil
+	return streamResponse(resp)
 }
 
 // DeleteStream deletes a stream; every node removes its replicas and their
@@ -195,6 +223,27 @@ func (n *Node) DeleteStream(ctx context.Context, name string) error {
 	cmd, err := metadata.EncodeDeleteStream(metadata.DeleteStream{Name: name})
 	_, err = n.propose(ctx, cmd, err)
 	return err
+}
+
+// streamResponse is the *metadata.Stream a stream command answers with.
+func streamResponse(resp any) (*metadata.Stream, error) {
+	s, ok := resp.(*metadata.Stream)
+	if !ok || s == nil {
+		return nil, fmt.Errorf("server: metadata answered %T, want a stream", resp)
+	}
+	return s, nil
+}
+
+// AlterStream changes a stream's retention or record size limit; open
+// replicas take the new retention as the metadata reaches their nodes. It
+// must run on the metadata leader.
+func (n *Node) AlterStream(ctx context.Context, c metadata.AlterStream) (*metadata.Stream, error) {
+	cmd, err := metadata.EncodeAlterStream(c)
+	resp, err := n.propose(ctx, cmd, err)
+	if err != nil {
+		return nil, err
+	}
+	return streamResponse(resp)
 }
 
 // Partition returns this node's replica of partition id and its group, or
@@ -252,23 +301,39 @@ func (n *Node) closeBase() {
 	_ = n.db.Close()
 }
 
+// logDir is the directory of this node's replicas of partition id, one
+// subdirectory per incarnation (see records.go).
 func (n *Node) logDir(id string) string { return filepath.Join(n.cfg.DataDir, "logs", id) }
 
-// openPartition opens this node's replica of p and starts its group.
-func (n *Node) openPartition(v *metadata.View, p metadata.Partition) (*member, error) {
+// retention is the stream's retention policy as the log takes it (zero:
+// unlimited).
+func retention(s *metadata.Stream) (bytes int64, age time.Duration) {
+	if s.RetentionBytes > 0 {
+		bytes = s.RetentionBytes
+	}
+	if s.RetentionMs > 0 {
+		age = time.Duration(s.RetentionMs) * time.Millisecond
+	}
+	return bytes, age
+}
+
+// openPartition opens this node's replica of p and starts its group. The
+// replica set CreateStream assigned (epoch 0) bootstraps the group; any
+// other replica opens empty, or as it was, and waits for the group's
+// leader to add it.
+func (n *Node) openPartition(v *metadata.View, p *metadata.Partition) (*member, error) {
 	s := v.Stream(p.Stream)
 	if s == nil {
 		return nil, fmt.Errorf("server: partition %s of unknown stream %s", p.ID, p.Stream)
 	}
-	lc := log.Config{FS: n.fs, Dir: n.logDir(p.ID), SegmentBytes: n.cfg.SegmentBytes}
-	if s.RetentionBytes > 0 {
-		lc.RetentionBytes = s.RetentionBytes
+	rec, err := n.liveRecord(p.ID, v.Version())
+	if err != nil {
+		return nil, err
 	}
-	if s.RetentionMs > 0 {
-		lc.RetentionAge = time.Duration(s.RetentionMs) * time.Millisecond
-	}
+	lc := log.Config{FS: n.fs, Dir: filepath.Join(n.logDir(p.ID), strconv.FormatUint(rec.incarnation, 10)), SegmentBytes: n.cfg.SegmentBytes}
+	lc.RetentionBytes, lc.RetentionAge = retention(s)
 	r, err := partition.Open(partition.Config{
-		ID: p.ID, DB: n.db, Log: lc, CheckpointEvery: n.cfg.CheckpointEvery,
+		ID: rec.stateID(p.ID), DB: n.db, Log: lc, CheckpointEvery: n.cfg.CheckpointEvery,
 		MaxBatchBytes: int(s.MaxRecordBytes) + partition.DefaultMaxBatchBytes, Logger: n.cfg.Logger,
 	})
 	if err != nil {
@@ -280,24 +345,51 @@ func (n *Node) openPartition(v *metadata.View, p metadata.Partition) (*member, e
 		return nil, err
 	}
 	r.Attach(g)
-	var peers []replication.Peer
-	for _, id := range p.Replicas {
-		if node := v.Node(id); node != nil {
-			peers = append(peers, replication.Peer{ID: id, Addr: node.RaftAddr})
+	if p.Epoch == 0 && slices.Contains(p.Replicas, n.cfg.ID) {
+		var peers []replication.Peer
+		for _, id := range p.Replicas {
+			if node := v.Node(id); node != nil {
+				peers = append(peers, replication.Peer{ID: id, Addr: node.RaftAddr})
+			}
+		}
+		if err := g.Bootstrap(peers); err != nil {
+			_ = g.Stop()
+			_ = r.Close()
+			return nil, err
 		}
 	}
-	if err := g.Bootstrap(peers); err != nil {
-		_ = g.Stop()
-		_ = r.Close()
-		return nil, err
-	}
-	return &member{part: p, replica: r, group: g}, nil
+	return &member{id: p.ID, replica: r, group: g}, nil
 }
 
-// removePartition stops a replica of a deleted stream and deletes its
-// files and raft state.
-func (n *Node) removePartition(id string, m *member) error {
-	errs := []error{m.group.Stop(), m.replica.Close(), n.store.DeleteGroup(id)}
-	errs = append(errs, os.RemoveAll(n.logDir(id)), os.RemoveAll(filepath.Join(n.cfg.DataDir, "snapshots", id)))
-	return errors.Join(errs...)
+// liveRecord returns the record to open partition id under, writing it
+// first when it changes: the same incarnation for a replica in use, the
+// next one for a replica that was removed (finishing the removal first if
+// a crash interrupted it), the first for a replica never seen.
+func (n *Node) liveRecord(id string, version uint64) (replicaRecord, error) {
+	rec, ok := n.records[id]
+	switch {
+	case ok && rec.state == replicaLive:
+		return rec, nil
+	case ok && rec.state == replicaRemoving:
+		if err := n.deleteReplicaFiles(id); err != nil {
+			return replicaRecord{}, err
+		}
+		fallthrough
+	case ok:
+		rec = replicaRecord{incarnation: rec.incarnation + 1}
+	}
+	rec.state, rec.version = replicaLive, version
+	if err := storeRecord(n.db, id, rec, false); err != nil {
+		return replicaRecord{}, err
+	}
+	n.records[id] = rec
+	return rec, nil
+}
+
+// deleteReplicaFiles deletes everything this node keeps of its replica of
+// partition id, every incarnation: raft log and stable state, log
+// directories, snapshots. The replica must not be open.
+func (n *Node) deleteReplicaFiles(id string) error {
+	return errors.Join(n.store.DeleteGroup(id), os.RemoveAll(n.logDir(id)),
+		os.RemoveAll(filepath.Join(n.cfg.DataDir, "snapshots", id)))
 }

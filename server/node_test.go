@@ -30,37 +30,23 @@ func fastTiming() replication.Timing {
 
 type cluster struct {
 	t     *testing.T
+	base  string
+	opts  []func(*Config)
+	peers []Peer
 	cfgs  []Config
 	nodes []*Node
 }
 
-func startCluster(t *testing.T, n int) *cluster {
+// startCluster starts n nodes n1..n<n> that bootstrap a cluster together;
+// each opt changes every node's Config.
+func startCluster(t *testing.T, n int, opts ...func(*Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t}
-	var peers []Peer
+	c := &cluster{t: t, base: t.TempDir(), opts: opts}
 	var lns []net.Listener
 	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := c.listen()
 		lns = append(lns, ln)
-		peers = append(peers, Peer{ID: fmt.Sprint("n", i+1), RaftAddr: ln.Addr().String(), ClientAddr: fmt.Sprint("127.0.0.1:", 19000+i)})
-	}
-	base := t.TempDir()
-	for i := 0; i < n; i++ {
-		cfg := Config{
-			ID: peers[i].ID, DataDir: filepath.Join(base, peers[i].ID), RaftListener: lns[i],
-			RaftAddr: peers[i].RaftAddr, Bootstrap: peers, Timing: fastTiming(),
-			SegmentBytes: 16 << 10, BalanceInterval: 100 * time.Millisecond,
-			Logger: slog.New(slog.NewTextHandler(testLogOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		}
-		c.cfgs = append(c.cfgs, cfg)
-		node, err := Start(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes = append(c.nodes, node)
+		c.peers = append(c.peers, Peer{ID: fmt.Sprint("n", i+1), RaftAddr: ln.Addr().String(), ClientAddr: fmt.Sprint("127.0.0.1:", 19000+i)})
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
@@ -69,7 +55,51 @@ func startCluster(t *testing.T, n int) *cluster {
 			}
 		}
 	})
+	for i := 0; i < n; i++ {
+		c.start(i, lns[i], c.peers)
+	}
 	return c
+}
+
+func (c *cluster) listen() net.Listener {
+	c.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return ln
+}
+
+// start starts node i (of c.peers) on ln with the bootstrap list.
+func (c *cluster) start(i int, ln net.Listener, bootstrap []Peer) {
+	c.t.Helper()
+	p := c.peers[i]
+	cfg := Config{
+		ID: p.ID, DataDir: filepath.Join(c.base, p.ID), RaftListener: ln,
+		RaftAddr: p.RaftAddr, ClientAddr: p.ClientAddr, Bootstrap: bootstrap, Timing: fastTiming(),
+		SegmentBytes: 16 << 10, BalanceInterval: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(testLogOut, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", c.t.Name()),
+	}
+	for _, o := range c.opts {
+		o(&cfg)
+	}
+	node, err := Start(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.cfgs = append(c.cfgs, cfg)
+	c.nodes = append(c.nodes, node)
+}
+
+// add starts one more node with an empty bootstrap list: it waits to be
+// added. It returns its index.
+func (c *cluster) add() int {
+	c.t.Helper()
+	ln := c.listen()
+	i := len(c.peers)
+	c.peers = append(c.peers, Peer{ID: fmt.Sprint("n", i+1), RaftAddr: ln.Addr().String(), ClientAddr: fmt.Sprint("127.0.0.1:", 19000+i)})
+	c.start(i, ln, nil)
+	return i
 }
 
 // restart closes node i and starts it again on its data directory.
@@ -254,4 +284,10 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-var testLogOut io.Writer = io.Discard
+// testLogOut receives the nodes' logs: set SLUICE_TEST_LOG to see them.
+var testLogOut io.Writer = func() io.Writer {
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}()

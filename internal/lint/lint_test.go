@@ -60,8 +60,10 @@ func TestProjectRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		generated := strings.Contains(string(src), "Code generated") && strings.Contains(string(src), "DO NOT EDIT")
-		if n := strings.Count(string(src), "\n"); n > maxLines && !generated {
+		if strings.Contains(string(src), "Code generated") && strings.Contains(string(src), "DO NOT EDIT") {
+			continue // generated code follows its generator's rules, not ours
+		}
+		if n := strings.Count(string(src), "\n"); n > maxLines {
 			t.Errorf("%s: %d lines, over the cap of %d: split it by responsibility", path, n, maxLines)
 		}
 		f, err := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)

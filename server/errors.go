@@ -1,0 +1,20 @@
+package server
+
+import "errors"
+
+// Errors of the node. Metadata requests also return the errors of package
+// metadata (the command refused: metadata.ErrNodeNotFound,
+// metadata.ErrPartitionNotFound, ...) and of package replication
+// (*replication.NotLeaderError on a node that does not lead the metadata
+// group, with the leader's id and raft address when one is known;
+// replication.ErrTimeout: nothing written; replication.ErrOutcomeUnknown:
+// retry, the requests are idempotent).
+var (
+	// ErrInvalidConfig reports a Config that does not validate.
+	ErrInvalidConfig = errors.New("server: invalid config")
+
+	// ErrCorrupt reports a replica record in the node's Pebble that does
+	// not decode (records.go). The node refuses to start rather than guess
+	// which files are whose.
+	ErrCorrupt = errors.New("server: corrupt replica record")
+)
