@@ -34,6 +34,10 @@ const benchProducers = 32
 //
 // The bar: partition/64KiB at least 60% of discard/64KiB and at
 // least 80 MB/s. Run with -benchtime 10s -count 5 and compare medians.
+//
+// SLUICE_BENCH_LOG_DIR=/dev/shm (say) puts the partition logs and
+// snapshots there instead of beside the raft log: a diagnostic that
+// separates the segment writes' share of the disk from the rest.
 func BenchmarkReplicate(b *testing.B) {
 	for _, mode := range []struct {
 		name    string
@@ -53,7 +57,16 @@ func BenchmarkReplicate(b *testing.B) {
 func benchReplicate(b *testing.B, discard bool, target int) {
 	batch := benchBatch(b, target)
 	cmd := ProduceSized(batch)
-	c := NewTCP(b, TCPConfig{Dir: b.TempDir(), Discard: discard, PebbleLogger: panicPebbleLogger{}})
+	cfg := TCPConfig{Dir: b.TempDir(), Discard: discard, PebbleLogger: panicPebbleLogger{}}
+	if d := os.Getenv("SLUICE_BENCH_LOG_DIR"); d != "" {
+		logDir, err := os.MkdirTemp(d, "sluice-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = os.RemoveAll(logDir) })
+		cfg.LogDir = logDir
+	}
+	c := NewTCP(b, cfg)
 	const id = "bench"
 	c.CreateGroups(id)
 	_, m, err := c.Leader(id, 10*time.Second)
