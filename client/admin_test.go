@@ -1,0 +1,132 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicedb/sluice/api/sluicev1"
+)
+
+func TestAdmin(t *testing.T) {
+	t.Parallel()
+	fc := newFakeCluster(t, 3)
+	c := newTestClient(t, fc, nil)
+	ctx := testCtx(t)
+
+	info, err := c.Cluster(ctx)
+	if err != nil || len(info.Nodes) != 3 || info.MetadataLeaderID != "n1" || info.AnsweredBy == "" {
+		t.Fatalf("Cluster: %+v, %v", info, err)
+	}
+	s, err := c.CreateStream(ctx, StreamConfig{Name: "orders", Partitions: 4, ReplicationFactor: 3,
+		Retention: 48 * time.Hour, RetentionBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "orders" || len(s.Partitions) != 4 || s.Retention != 48*time.Hour || s.RetentionBytes != 1<<30 ||
+		s.Partitions[3].LeaderAddr == "" || s.Partitions[0].HashKeyStart != [16]byte{} {
+		t.Errorf("CreateStream: %+v", s)
+	}
+	if _, err := c.CreateStream(ctx, StreamConfig{Name: "orders", Partitions: 1}); !errors.Is(err, ErrStreamExists) {
+		t.Errorf("second CreateStream: %v", err)
+	}
+	if _, err := c.CreateStream(ctx, StreamConfig{Name: "bad"}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("CreateStream with no partitions: %v", err)
+	}
+
+	p := newTestProducer(t, c, ProducerConfig{})
+	if _, err := p.ProduceSync(ctx, Record{Stream: "orders", Partition: 1, Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.DescribeStream(ctx, "orders")
+	if err != nil || d.Partitions[1].HighWatermark != 1 || d.Partitions[1].LogStartOffset != 0 {
+		t.Errorf("DescribeStream: %+v, %v", d, err)
+	}
+	list, err := c.ListStreams(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != "orders" {
+		t.Errorf("ListStreams: %+v, %v", list, err)
+	}
+	a, err := c.AlterStream(ctx, "orders", SetRetention(0), SetRetentionBytes(5000))
+	if err != nil || a.Retention != 0 || a.RetentionBytes != 5000 {
+		t.Errorf("AlterStream: %+v, %v", a, err)
+	}
+	if err := c.DeleteStream(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DescribeStream(ctx, "orders"); !errors.Is(err, ErrUnknownStream) {
+		t.Errorf("DescribeStream after delete: %v", err)
+	}
+	if err := c.DeleteStream(ctx, "orders"); !errors.Is(err, ErrUnknownStream) {
+		t.Errorf("second DeleteStream: %v", err)
+	}
+}
+
+// TestAdminRetries checks that an admin request is retried through an
+// election and moves past a node that does not answer.
+func TestAdminRetries(t *testing.T) {
+	t.Parallel()
+	fc := newFakeCluster(t, 3)
+	c := newTestClient(t, fc, nil)
+	fc.setHook(func(call fakeCall) fault {
+		if call.Method == "CreateStream" && call.N < 2 {
+			return fault{Before: sluicev1.ErrorCode_ERROR_CODE_NO_LEADER}
+		}
+		return fault{}
+	})
+	if _, err := c.CreateStream(testCtx(t), StreamConfig{Name: "s", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := fc.calls("CreateStream"); n != 3 {
+		t.Errorf("%d CreateStream calls, want 3", n)
+	}
+	fc.nodes[0].stop()
+	fc.nodes[1].stop()
+	if _, err := c.DescribeStream(testCtx(t), "s"); err != nil {
+		t.Errorf("DescribeStream with two nodes down: %v", err)
+	}
+}
+
+// TestUnreachable checks the error of a cluster none of whose servers
+// answers: ErrUnreachable, on one line, naming the addresses.
+func TestUnreachable(t *testing.T) {
+	t.Parallel()
+	var addrs []string
+	for range 2 {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, lis.Addr().String())
+		lis.Close() // nothing listens there now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := New(ctx, Config{Servers: addrs, DialTimeout: time.Second})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("New: %v", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, addrs[0]) || !strings.Contains(msg, addrs[1]) {
+		t.Errorf("message %q", msg)
+	}
+	for _, cfg := range []Config{{}, {Servers: []string{"no-port"}}} {
+		if _, err := New(ctx, cfg); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("New(%+v): %v", cfg, err)
+		}
+	}
+}
+
+// TestClientClosed checks that calls after Close fail with ErrClosed.
+func TestClientClosed(t *testing.T) {
+	t.Parallel()
+	fc := newFakeCluster(t, 1)
+	c := newTestClient(t, fc, nil)
+	c.Close()
+	c.Close()
+	if _, err := c.ListStreams(testCtx(t)); !errors.Is(err, ErrClosed) {
+		t.Errorf("ListStreams after Close: %v", err)
+	}
+}
