@@ -22,10 +22,12 @@
 // Metadata requests (CreateStream, DeleteStream, AddNode,
 // ReassignPartition, RemoveNode) run on the metadata leader; other nodes
 // answer *replication.NotLeaderError with the leader's id and raft
-// address. Forwarding them to the leader comes with the client API.
+// address; the client API (package server/rpc) forwards them to the
+// leader.
 //
 // # Data directory
 //
+//	LOCK                    flock held while a node runs (ErrDataDirInUse)
 //	pebble/                 raft logs and stable state of every group,
 //	                        partition checkpoints, replica records
 //	logs/<partition>/<n>/   the segments of incarnation n of the replica

@@ -17,4 +17,13 @@ var (
 	// not decode (records.go). The node refuses to start rather than guess
 	// which files are whose.
 	ErrCorrupt = errors.New("server: corrupt replica record")
+
+	// ErrDataDirInUse reports a Start on a data directory that another
+	// process (or another Node of this process) holds: its LOCK file is
+	// locked. Nothing was opened.
+	ErrDataDirInUse = errors.New("server: data directory in use")
+
+	// ErrNotReady reports a node that should not take client traffic yet
+	// (CheckReady says why).
+	ErrNotReady = errors.New("server: not ready")
 )

@@ -331,13 +331,29 @@ func (n *Node) leading() []*member {
 	return out
 }
 
+// transferRetry is when a partition's leader may try again to hand
+// leadership to its preferred leader, after a failed transfer.
+type transferRetry struct {
+	at      time.Time
+	backoff time.Duration
+}
+
 // balance hands each partition this node leads to its preferred leader,
 // once the group's members are the replica set: during a reassignment the
 // converge worker moves leadership as needed, and the preferred leader
 // may still be catching up.
+//
+// A failed transfer (the preferred leader is down, or too far behind)
+// holds the next one back, from 4 to 64 balance intervals, doubling: raft
+// refuses proposals while a transfer is in flight (up to an election
+// timeout), so retrying at every interval would keep a partition whose
+// preferred leader is down from taking writes most of the time.
 func (n *Node) balance() {
 	v := n.meta.View()
+	now := time.Now()
+	led := map[string]bool{}
 	for _, m := range n.leading() {
+		led[m.id] = true
 		p := v.Partition(m.id)
 		if p == nil || p.Replicas[0] == n.cfg.ID {
 			continue
@@ -349,8 +365,22 @@ func (n *Node) balance() {
 		if members, err := m.group.Members(); err != nil || !sameMembers(members, p.Replicas) {
 			continue
 		}
+		retry := n.balanceRetry[m.id]
+		if now.Before(retry.at) {
+			continue
+		}
 		if err := m.group.TransferLeadership(replication.Peer{ID: pref.ID, Addr: pref.RaftAddr}); err != nil {
-			n.cfg.Logger.Debug("server: leadership transfer", "partition", m.id, "to", pref.ID, "err", err)
+			retry.backoff = min(max(2*retry.backoff, 4*n.cfg.BalanceInterval), 64*n.cfg.BalanceInterval)
+			retry.at = time.Now().Add(retry.backoff)
+			n.balanceRetry[m.id] = retry
+			n.cfg.Logger.Debug("server: leadership transfer", "partition", m.id, "to", pref.ID, "err", err, "retry_in", retry.backoff)
+			continue
+		}
+		delete(n.balanceRetry, m.id)
+	}
+	for id := range n.balanceRetry {
+		if !led[id] {
+			delete(n.balanceRetry, id)
 		}
 	}
 }

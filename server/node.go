@@ -40,6 +40,7 @@ const MetadataGroup = "meta"
 type Node struct {
 	cfg   Config
 	fs    vfs.FS
+	lock  *os.File // the flock on <DataDir>/LOCK; nil where flock is not available
 	db    *pebble.DB
 	store *replication.Store
 	mux   *replication.Mux
@@ -53,6 +54,10 @@ type Node struct {
 	// metaDemoted is when this node, leading the metadata group, first
 	// saw each removed node as a non-voter. Owned by the membership loop.
 	metaDemoted map[string]time.Time
+	// balanceRetry holds back the leadership transfers to a partition's
+	// preferred leader that failed (loops.go, balance). Owned by the
+	// maintain loop.
+	balanceRetry map[string]transferRetry
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -104,24 +109,33 @@ func Start(cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Logger = cfg.Logger.With("node", cfg.ID)
-	n := &Node{cfg: cfg, fs: vfs.Default, meta: metadata.NewFSM(), stop: make(chan struct{}), metaDemoted: map[string]time.Time{}}
+	n := &Node{cfg: cfg, fs: vfs.Default, meta: metadata.NewFSM(), stop: make(chan struct{}), metaDemoted: map[string]time.Time{},
+		balanceRetry: map[string]transferRetry{}}
 	n.mu.parts = map[string]*member{}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.lock = lock
 	db, err := pebble.Open(filepath.Join(cfg.DataDir, "pebble"), &pebble.Options{Logger: pebbleLogger{cfg.Logger}})
 	if err != nil {
+		n.unlock()
 		return nil, fmt.Errorf("server: open pebble: %w", err)
 	}
 	n.db, n.store = db, replication.NewStore(db)
 	if n.records, err = loadRecords(db); err != nil {
 		_ = db.Close()
+		n.unlock()
 		return nil, err
 	}
 	ln := cfg.RaftListener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
 			_ = db.Close()
+			n.unlock()
 			return nil, fmt.Errorf("server: listen on %s: %w", cfg.RaftAddr, err)
 		}
 	}
@@ -291,6 +305,7 @@ func (n *Node) Close() error {
 	errs = append(errs, n.mux.Close())
 	n.wg.Wait()
 	errs = append(errs, n.db.Close())
+	n.unlock()
 	return errors.Join(errs...)
 }
 
@@ -299,6 +314,7 @@ func (n *Node) closeBase() {
 	_ = n.mux.Close()
 	n.wg.Wait()
 	_ = n.db.Close()
+	n.unlock()
 }
 
 // logDir is the directory of this node's replicas of partition id, one
