@@ -1842,6 +1842,255 @@ func (x *ListOffsetsResponse) GetHighWatermark() int64 {
 	return 0
 }
 
+type PartitionLeadersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Partition raft group ids.
+	Partitions    []string `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionLeadersRequest) Reset() {
+	*x = PartitionLeadersRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionLeadersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionLeadersRequest) ProtoMessage() {}
+
+func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionLeadersRequest.ProtoReflect.Descriptor instead.
+func (*PartitionLeadersRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PartitionLeadersRequest) GetPartitions() []string {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type PartitionLeader struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition string                 `protobuf:"bytes,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Whether the answering node hosts a replica of it; when not, leader_id
+	// says nothing.
+	Hosted bool `protobuf:"varint,2,opt,name=hosted,proto3" json:"hosted,omitempty"`
+	// The leader's node id; empty while unknown (an election).
+	LeaderId      string `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionLeader) Reset() {
+	*x = PartitionLeader{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionLeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionLeader) ProtoMessage() {}
+
+func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionLeader.ProtoReflect.Descriptor instead.
+func (*PartitionLeader) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PartitionLeader) GetPartition() string {
+	if x != nil {
+		return x.Partition
+	}
+	return ""
+}
+
+func (x *PartitionLeader) GetHosted() bool {
+	if x != nil {
+		return x.Hosted
+	}
+	return false
+}
+
+func (x *PartitionLeader) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+type PartitionLeadersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leaders       []*PartitionLeader     `protobuf:"bytes,1,rep,name=leaders,proto3" json:"leaders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionLeadersResponse) Reset() {
+	*x = PartitionLeadersResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionLeadersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionLeadersResponse) ProtoMessage() {}
+
+func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionLeadersResponse.ProtoReflect.Descriptor instead.
+func (*PartitionLeadersResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PartitionLeadersResponse) GetLeaders() []*PartitionLeader {
+	if x != nil {
+		return x.Leaders
+	}
+	return nil
+}
+
+type AllocateProducerIDsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocateProducerIDsRequest) Reset() {
+	*x = AllocateProducerIDsRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocateProducerIDsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocateProducerIDsRequest) ProtoMessage() {}
+
+func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocateProducerIDsRequest.ProtoReflect.Descriptor instead.
+func (*AllocateProducerIDsRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AllocateProducerIDsRequest) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type AllocateProducerIDsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The block [first, first + count).
+	First         int64 `protobuf:"varint,1,opt,name=first,proto3" json:"first,omitempty"`
+	Count         int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocateProducerIDsResponse) Reset() {
+	*x = AllocateProducerIDsResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocateProducerIDsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocateProducerIDsResponse) ProtoMessage() {}
+
+func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocateProducerIDsResponse.ProtoReflect.Descriptor instead.
+func (*AllocateProducerIDsResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AllocateProducerIDsResponse) GetFirst() int64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *AllocateProducerIDsResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 var File_sluice_v1_sluice_proto protoreflect.FileDescriptor
 
 const file_sluice_v1_sluice_proto_rawDesc = "" +
@@ -1965,7 +2214,22 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x13ListOffsetsResponse\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12(\n" +
 	"\x10log_start_offset\x18\x02 \x01(\x03R\x0elogStartOffset\x12%\n" +
-	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark*\x93\x04\n" +
+	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\"9\n" +
+	"\x17PartitionLeadersRequest\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\tR\n" +
+	"partitions\"d\n" +
+	"\x0fPartitionLeader\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\tR\tpartition\x12\x16\n" +
+	"\x06hosted\x18\x02 \x01(\bR\x06hosted\x12\x1b\n" +
+	"\tleader_id\x18\x03 \x01(\tR\bleaderId\"P\n" +
+	"\x18PartitionLeadersResponse\x124\n" +
+	"\aleaders\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionLeaderR\aleaders\"2\n" +
+	"\x1aAllocateProducerIDsRequest\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\"I\n" +
+	"\x1bAllocateProducerIDsResponse\x12\x14\n" +
+	"\x05first\x18\x01 \x01(\x03R\x05first\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count*\x93\x04\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x1d\n" +
@@ -2006,7 +2270,10 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\aProduce\x12\x19.sluice.v1.ProduceRequest\x1a\x1a.sluice.v1.ProduceResponse\x12:\n" +
 	"\x05Fetch\x12\x17.sluice.v1.FetchRequest\x1a\x18.sluice.v1.FetchResponse\x12>\n" +
 	"\x06Follow\x12\x18.sluice.v1.FollowRequest\x1a\x18.sluice.v1.FetchResponse0\x01\x12L\n" +
-	"\vListOffsets\x12\x1d.sluice.v1.ListOffsetsRequest\x1a\x1e.sluice.v1.ListOffsetsResponseB2Z0github.com/sluicedb/sluice/api/sluicev1;sluicev1b\x06proto3"
+	"\vListOffsets\x12\x1d.sluice.v1.ListOffsetsRequest\x1a\x1e.sluice.v1.ListOffsetsResponse2\xd3\x01\n" +
+	"\x0eSluiceInternal\x12[\n" +
+	"\x10PartitionLeaders\x12\".sluice.v1.PartitionLeadersRequest\x1a#.sluice.v1.PartitionLeadersResponse\x12d\n" +
+	"\x13AllocateProducerIDs\x12%.sluice.v1.AllocateProducerIDsRequest\x1a&.sluice.v1.AllocateProducerIDsResponseB2Z0github.com/sluicedb/sluice/api/sluicev1;sluicev1b\x06proto3"
 
 var (
 	file_sluice_v1_sluice_proto_rawDescOnce sync.Once
@@ -2021,38 +2288,43 @@ func file_sluice_v1_sluice_proto_rawDescGZIP() []byte {
 }
 
 var file_sluice_v1_sluice_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_sluice_v1_sluice_proto_goTypes = []any{
-	(ErrorCode)(0),                 // 0: sluice.v1.ErrorCode
-	(Acks)(0),                      // 1: sluice.v1.Acks
-	(OffsetSpec)(0),                // 2: sluice.v1.OffsetSpec
-	(*ErrorDetail)(nil),            // 3: sluice.v1.ErrorDetail
-	(*Node)(nil),                   // 4: sluice.v1.Node
-	(*GetClusterRequest)(nil),      // 5: sluice.v1.GetClusterRequest
-	(*GetClusterResponse)(nil),     // 6: sluice.v1.GetClusterResponse
-	(*PartitionInfo)(nil),          // 7: sluice.v1.PartitionInfo
-	(*Stream)(nil),                 // 8: sluice.v1.Stream
-	(*GetMetadataRequest)(nil),     // 9: sluice.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),    // 10: sluice.v1.GetMetadataResponse
-	(*CreateStreamRequest)(nil),    // 11: sluice.v1.CreateStreamRequest
-	(*CreateStreamResponse)(nil),   // 12: sluice.v1.CreateStreamResponse
-	(*DescribeStreamRequest)(nil),  // 13: sluice.v1.DescribeStreamRequest
-	(*DescribeStreamResponse)(nil), // 14: sluice.v1.DescribeStreamResponse
-	(*ListStreamsRequest)(nil),     // 15: sluice.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),    // 16: sluice.v1.ListStreamsResponse
-	(*DeleteStreamRequest)(nil),    // 17: sluice.v1.DeleteStreamRequest
-	(*DeleteStreamResponse)(nil),   // 18: sluice.v1.DeleteStreamResponse
-	(*AlterStreamRequest)(nil),     // 19: sluice.v1.AlterStreamRequest
-	(*AlterStreamResponse)(nil),    // 20: sluice.v1.AlterStreamResponse
-	(*InitProducerRequest)(nil),    // 21: sluice.v1.InitProducerRequest
-	(*InitProducerResponse)(nil),   // 22: sluice.v1.InitProducerResponse
-	(*ProduceRequest)(nil),         // 23: sluice.v1.ProduceRequest
-	(*ProduceResponse)(nil),        // 24: sluice.v1.ProduceResponse
-	(*FetchRequest)(nil),           // 25: sluice.v1.FetchRequest
-	(*FetchResponse)(nil),          // 26: sluice.v1.FetchResponse
-	(*FollowRequest)(nil),          // 27: sluice.v1.FollowRequest
-	(*ListOffsetsRequest)(nil),     // 28: sluice.v1.ListOffsetsRequest
-	(*ListOffsetsResponse)(nil),    // 29: sluice.v1.ListOffsetsResponse
+	(ErrorCode)(0),                      // 0: sluice.v1.ErrorCode
+	(Acks)(0),                           // 1: sluice.v1.Acks
+	(OffsetSpec)(0),                     // 2: sluice.v1.OffsetSpec
+	(*ErrorDetail)(nil),                 // 3: sluice.v1.ErrorDetail
+	(*Node)(nil),                        // 4: sluice.v1.Node
+	(*GetClusterRequest)(nil),           // 5: sluice.v1.GetClusterRequest
+	(*GetClusterResponse)(nil),          // 6: sluice.v1.GetClusterResponse
+	(*PartitionInfo)(nil),               // 7: sluice.v1.PartitionInfo
+	(*Stream)(nil),                      // 8: sluice.v1.Stream
+	(*GetMetadataRequest)(nil),          // 9: sluice.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),         // 10: sluice.v1.GetMetadataResponse
+	(*CreateStreamRequest)(nil),         // 11: sluice.v1.CreateStreamRequest
+	(*CreateStreamResponse)(nil),        // 12: sluice.v1.CreateStreamResponse
+	(*DescribeStreamRequest)(nil),       // 13: sluice.v1.DescribeStreamRequest
+	(*DescribeStreamResponse)(nil),      // 14: sluice.v1.DescribeStreamResponse
+	(*ListStreamsRequest)(nil),          // 15: sluice.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),         // 16: sluice.v1.ListStreamsResponse
+	(*DeleteStreamRequest)(nil),         // 17: sluice.v1.DeleteStreamRequest
+	(*DeleteStreamResponse)(nil),        // 18: sluice.v1.DeleteStreamResponse
+	(*AlterStreamRequest)(nil),          // 19: sluice.v1.AlterStreamRequest
+	(*AlterStreamResponse)(nil),         // 20: sluice.v1.AlterStreamResponse
+	(*InitProducerRequest)(nil),         // 21: sluice.v1.InitProducerRequest
+	(*InitProducerResponse)(nil),        // 22: sluice.v1.InitProducerResponse
+	(*ProduceRequest)(nil),              // 23: sluice.v1.ProduceRequest
+	(*ProduceResponse)(nil),             // 24: sluice.v1.ProduceResponse
+	(*FetchRequest)(nil),                // 25: sluice.v1.FetchRequest
+	(*FetchResponse)(nil),               // 26: sluice.v1.FetchResponse
+	(*FollowRequest)(nil),               // 27: sluice.v1.FollowRequest
+	(*ListOffsetsRequest)(nil),          // 28: sluice.v1.ListOffsetsRequest
+	(*ListOffsetsResponse)(nil),         // 29: sluice.v1.ListOffsetsResponse
+	(*PartitionLeadersRequest)(nil),     // 30: sluice.v1.PartitionLeadersRequest
+	(*PartitionLeader)(nil),             // 31: sluice.v1.PartitionLeader
+	(*PartitionLeadersResponse)(nil),    // 32: sluice.v1.PartitionLeadersResponse
+	(*AllocateProducerIDsRequest)(nil),  // 33: sluice.v1.AllocateProducerIDsRequest
+	(*AllocateProducerIDsResponse)(nil), // 34: sluice.v1.AllocateProducerIDsResponse
 }
 var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	0,  // 0: sluice.v1.ErrorDetail.code:type_name -> sluice.v1.ErrorCode
@@ -2066,35 +2338,40 @@ var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	8,  // 8: sluice.v1.AlterStreamResponse.stream:type_name -> sluice.v1.Stream
 	1,  // 9: sluice.v1.ProduceRequest.acks:type_name -> sluice.v1.Acks
 	2,  // 10: sluice.v1.ListOffsetsRequest.spec:type_name -> sluice.v1.OffsetSpec
-	5,  // 11: sluice.v1.Sluice.GetCluster:input_type -> sluice.v1.GetClusterRequest
-	9,  // 12: sluice.v1.Sluice.GetMetadata:input_type -> sluice.v1.GetMetadataRequest
-	11, // 13: sluice.v1.Sluice.CreateStream:input_type -> sluice.v1.CreateStreamRequest
-	13, // 14: sluice.v1.Sluice.DescribeStream:input_type -> sluice.v1.DescribeStreamRequest
-	15, // 15: sluice.v1.Sluice.ListStreams:input_type -> sluice.v1.ListStreamsRequest
-	17, // 16: sluice.v1.Sluice.DeleteStream:input_type -> sluice.v1.DeleteStreamRequest
-	19, // 17: sluice.v1.Sluice.AlterStream:input_type -> sluice.v1.AlterStreamRequest
-	21, // 18: sluice.v1.Sluice.InitProducer:input_type -> sluice.v1.InitProducerRequest
-	23, // 19: sluice.v1.Sluice.Produce:input_type -> sluice.v1.ProduceRequest
-	25, // 20: sluice.v1.Sluice.Fetch:input_type -> sluice.v1.FetchRequest
-	27, // 21: sluice.v1.Sluice.Follow:input_type -> sluice.v1.FollowRequest
-	28, // 22: sluice.v1.Sluice.ListOffsets:input_type -> sluice.v1.ListOffsetsRequest
-	6,  // 23: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
-	10, // 24: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
-	12, // 25: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
-	14, // 26: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
-	16, // 27: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
-	18, // 28: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
-	20, // 29: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
-	22, // 30: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
-	24, // 31: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
-	26, // 32: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
-	26, // 33: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
-	29, // 34: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
-	23, // [23:35] is the sub-list for method output_type
-	11, // [11:23] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	31, // 11: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
+	5,  // 12: sluice.v1.Sluice.GetCluster:input_type -> sluice.v1.GetClusterRequest
+	9,  // 13: sluice.v1.Sluice.GetMetadata:input_type -> sluice.v1.GetMetadataRequest
+	11, // 14: sluice.v1.Sluice.CreateStream:input_type -> sluice.v1.CreateStreamRequest
+	13, // 15: sluice.v1.Sluice.DescribeStream:input_type -> sluice.v1.DescribeStreamRequest
+	15, // 16: sluice.v1.Sluice.ListStreams:input_type -> sluice.v1.ListStreamsRequest
+	17, // 17: sluice.v1.Sluice.DeleteStream:input_type -> sluice.v1.DeleteStreamRequest
+	19, // 18: sluice.v1.Sluice.AlterStream:input_type -> sluice.v1.AlterStreamRequest
+	21, // 19: sluice.v1.Sluice.InitProducer:input_type -> sluice.v1.InitProducerRequest
+	23, // 20: sluice.v1.Sluice.Produce:input_type -> sluice.v1.ProduceRequest
+	25, // 21: sluice.v1.Sluice.Fetch:input_type -> sluice.v1.FetchRequest
+	27, // 22: sluice.v1.Sluice.Follow:input_type -> sluice.v1.FollowRequest
+	28, // 23: sluice.v1.Sluice.ListOffsets:input_type -> sluice.v1.ListOffsetsRequest
+	30, // 24: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
+	33, // 25: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
+	6,  // 26: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
+	10, // 27: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
+	12, // 28: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
+	14, // 29: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
+	16, // 30: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
+	18, // 31: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
+	20, // 32: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
+	22, // 33: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
+	24, // 34: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
+	26, // 35: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
+	26, // 36: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
+	29, // 37: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
+	32, // 38: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
+	34, // 39: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
+	26, // [26:40] is the sub-list for method output_type
+	12, // [12:26] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_sluice_proto_init() }
@@ -2109,9 +2386,9 @@ func file_sluice_v1_sluice_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_sluice_proto_rawDesc), len(file_sluice_v1_sluice_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   27,
+			NumMessages:   32,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_sluice_v1_sluice_proto_goTypes,
 		DependencyIndexes: file_sluice_v1_sluice_proto_depIdxs,

@@ -571,3 +571,155 @@ var Sluice_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "sluice/v1/sluice.proto",
 }
+
+const (
+	SluiceInternal_PartitionLeaders_FullMethodName    = "/sluice.v1.SluiceInternal/PartitionLeaders"
+	SluiceInternal_AllocateProducerIDs_FullMethodName = "/sluice.v1.SluiceInternal/AllocateProducerIDs"
+)
+
+// SluiceInternalClient is the client API for SluiceInternal service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type SluiceInternalClient interface {
+	// PartitionLeaders reports, for each listed partition the answering
+	// node hosts a replica of, the leader that replica knows. Nodes ask a
+	// replica node about the partitions they do not host.
+	PartitionLeaders(ctx context.Context, in *PartitionLeadersRequest, opts ...grpc.CallOption) (*PartitionLeadersResponse, error)
+	// AllocateProducerIDs hands a block of producer ids to the calling node,
+	// from the metadata group. Only the metadata leader answers; others say
+	// NOT_LEADER (or NO_LEADER) and do not forward.
+	AllocateProducerIDs(ctx context.Context, in *AllocateProducerIDsRequest, opts ...grpc.CallOption) (*AllocateProducerIDsResponse, error)
+}
+
+type sluiceInternalClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewSluiceInternalClient(cc grpc.ClientConnInterface) SluiceInternalClient {
+	return &sluiceInternalClient{cc}
+}
+
+func (c *sluiceInternalClient) PartitionLeaders(ctx context.Context, in *PartitionLeadersRequest, opts ...grpc.CallOption) (*PartitionLeadersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PartitionLeadersResponse)
+	err := c.cc.Invoke(ctx, SluiceInternal_PartitionLeaders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceInternalClient) AllocateProducerIDs(ctx context.Context, in *AllocateProducerIDsRequest, opts ...grpc.CallOption) (*AllocateProducerIDsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllocateProducerIDsResponse)
+	err := c.cc.Invoke(ctx, SluiceInternal_AllocateProducerIDs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SluiceInternalServer is the server API for SluiceInternal service.
+// All implementations must embed UnimplementedSluiceInternalServer
+// for forward compatibility.
+type SluiceInternalServer interface {
+	// PartitionLeaders reports, for each listed partition the answering
+	// node hosts a replica of, the leader that replica knows. Nodes ask a
+	// replica node about the partitions they do not host.
+	PartitionLeaders(context.Context, *PartitionLeadersRequest) (*PartitionLeadersResponse, error)
+	// AllocateProducerIDs hands a block of producer ids to the calling node,
+	// from the metadata group. Only the metadata leader answers; others say
+	// NOT_LEADER (or NO_LEADER) and do not forward.
+	AllocateProducerIDs(context.Context, *AllocateProducerIDsRequest) (*AllocateProducerIDsResponse, error)
+	mustEmbedUnimplementedSluiceInternalServer()
+}
+
+// UnimplementedSluiceInternalServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedSluiceInternalServer struct{}
+
+func (UnimplementedSluiceInternalServer) PartitionLeaders(context.Context, *PartitionLeadersRequest) (*PartitionLeadersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PartitionLeaders not implemented")
+}
+func (UnimplementedSluiceInternalServer) AllocateProducerIDs(context.Context, *AllocateProducerIDsRequest) (*AllocateProducerIDsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AllocateProducerIDs not implemented")
+}
+func (UnimplementedSluiceInternalServer) mustEmbedUnimplementedSluiceInternalServer() {}
+func (UnimplementedSluiceInternalServer) testEmbeddedByValue()                        {}
+
+// UnsafeSluiceInternalServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to SluiceInternalServer will
+// result in compilation errors.
+type UnsafeSluiceInternalServer interface {
+	mustEmbedUnimplementedSluiceInternalServer()
+}
+
+func RegisterSluiceInternalServer(s grpc.ServiceRegistrar, srv SluiceInternalServer) {
+	// If the following call panics, it indicates UnimplementedSluiceInternalServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&SluiceInternal_ServiceDesc, srv)
+}
+
+func _SluiceInternal_PartitionLeaders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PartitionLeadersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceInternalServer).PartitionLeaders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SluiceInternal_PartitionLeaders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceInternalServer).PartitionLeaders(ctx, req.(*PartitionLeadersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SluiceInternal_AllocateProducerIDs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocateProducerIDsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceInternalServer).AllocateProducerIDs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SluiceInternal_AllocateProducerIDs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceInternalServer).AllocateProducerIDs(ctx, req.(*AllocateProducerIDsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// SluiceInternal_ServiceDesc is the grpc.ServiceDesc for SluiceInternal service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var SluiceInternal_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "sluice.v1.SluiceInternal",
+	HandlerType: (*SluiceInternalServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "PartitionLeaders",
+			Handler:    _SluiceInternal_PartitionLeaders_Handler,
+		},
+		{
+			MethodName: "AllocateProducerIDs",
+			Handler:    _SluiceInternal_AllocateProducerIDs_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "sluice/v1/sluice.proto",
+}
