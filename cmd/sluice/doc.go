@@ -1,0 +1,63 @@
+// Command sluice runs Sluice nodes and talks to a Sluice cluster.
+//
+//	sluice server --id n1 --data-dir /var/lib/sluice --bootstrap n1=h1:7170/h1:7070,...
+//	sluice dev [--nodes 3] [--dir D] [--keep]
+//	sluice cluster status
+//	sluice stream create|list|describe|delete|alter ...
+//	sluice produce STREAM [--key K] [--value V] [--header k=v] [--format text|json]
+//	sluice consume STREAM [--from earliest|latest|OFFSET|TIME] [--follow] [--max N]
+//	sluice completion bash|zsh
+//
+// # Configuration
+//
+// Client commands find the cluster with --server host:port[,host:port...]
+// or SLUICE_SERVER (default 127.0.0.1:7070); the client learns the other
+// nodes from the one that answers. Every command takes -o text|json:
+// tables and short lines for people, JSON for scripts (one object, or one
+// object per line for records).
+//
+// sluice server reads each flag from the command line, else from the
+// environment (SLUICE_ and the flag name in upper case with - as _, such
+// as SLUICE_DATA_DIR), else from the TOML file --config names (keys are the
+// flag names: data-dir = "/var/lib/sluice", bootstrap = ["n1=...", ...],
+// heartbeat-timeout = "500ms"), else the default. Unknown keys in the file
+// are an error.
+//
+// Flags may follow positional arguments (sluice stream create orders
+// --partitions 6): reorderArgs moves them in front before urfave/cli
+// parses, since it stops at the first positional argument. After "--"
+// everything is positional.
+//
+// # Exit codes
+//
+//	0  success
+//	1  any other error
+//	2  usage: unknown command or flag, bad flag value, missing argument
+//	3  the cluster is unreachable or not answering (no leader, timed out,
+//	   records not acknowledged within --timeout)
+//	4  not found: unknown stream or partition
+//	5  already exists: the stream name is taken
+//	6  rejected by the cluster: invalid request, record too large, not
+//	   enough nodes for the replication factor
+//	7  busy: the data directory is in use by another process, or a listen
+//	   address is taken
+//	130 interrupted (Ctrl-C) before the work was done
+//
+// Errors are one line on stderr.
+//
+// # sluice dev
+//
+// sluice dev starts N node processes (this executable, "server") on
+// loopback with their data under D/nX/data, each logging to D/nX/node.log,
+// and waits until every node's /readyz answers 200. It prints for each
+// node a line
+//
+//	node n1 pid 4242 client 127.0.0.1:7070 raft 127.0.0.1:40123 http 127.0.0.1:40124
+//
+// and the command line that restarts it (also in D/nX/cmdline, one line
+// for sh), then "sluice dev: ready". A node that exits is reported (a line
+// starting "sluice dev: node nX (pid P) exited") and not restarted; the
+// others keep running. SIGINT or SIGTERM stops every node: SIGTERM, then
+// SIGKILL after --stop-timeout. The ports of a cluster are kept in
+// D/dev.json, so sluice dev --dir D starts the same cluster again.
+package main
