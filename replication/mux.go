@@ -563,7 +563,24 @@ func slogLevel(l hclog.Level) slog.Level {
 }
 
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
-	a.l.Log(context.Background(), slogLevel(level), msg, args...)
+	lv := slogLevel(level)
+	if lv > slog.LevelDebug && closedConnection(args) {
+		// A connection closed under the transport (this node or a peer
+		// stopping, a group removed) is routine, not an error to report.
+		lv = slog.LevelDebug
+	}
+	a.l.Log(context.Background(), lv, msg, args...)
+}
+
+// closedConnection reports whether an error among args is a closed
+// connection or its end.
+func closedConnection(args []any) bool {
+	for _, v := range args {
+		if err, ok := v.(error); ok && (errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)) {
+			return true
+		}
+	}
+	return false
 }
 func (a *hclogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }
 func (a *hclogAdapter) Debug(msg string, args ...any) { a.Log(hclog.Debug, msg, args...) }
