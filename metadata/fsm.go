@@ -182,7 +182,7 @@ func (v *View) applyDeleteStream(c DeleteStream) (*View, any) {
 	}
 	s := v.streams[c.Name]
 	if s == nil {
-		return nil, fmt.Errorf("%w: %s", ErrStreamNotFound, c.Name)
+		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, c.Name)
 	}
 	return v.withoutStream(c.Name), s
 }
@@ -193,7 +193,7 @@ func (v *View) applyAlterStream(c AlterStream) (*View, any) {
 	}
 	old := v.streams[c.Name]
 	if old == nil {
-		return nil, fmt.Errorf("%w: %s", ErrStreamNotFound, c.Name)
+		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, c.Name)
 	}
 	s := *old // shares the immutable Partitions
 	if c.RetentionMs != 0 {
