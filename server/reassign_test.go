@@ -329,9 +329,15 @@ func (c *cluster) compact(id string) {
 	c.t.Helper()
 	for _, n := range c.nodes {
 		if _, g := n.Partition(id); g != nil {
-			if err := g.Snapshot(); err != nil {
-				c.t.Fatalf("%s: snapshot of %s: %v", n.cfg.ID, id, err)
-			}
+			// A leader refuses while it hands leadership over (the balance
+			// loop may be moving it): retry then.
+			waitFor(c.t, 10*time.Second, "a snapshot of "+id+" on "+n.cfg.ID, func() bool {
+				err := g.Snapshot()
+				if err != nil && !errors.Is(err, replication.ErrNotLeader) {
+					c.t.Fatalf("%s: snapshot of %s: %v", n.cfg.ID, id, err)
+				}
+				return err == nil
+			})
 		}
 	}
 }
