@@ -130,36 +130,11 @@ func TestEndToEndFull(t *testing.T) {
 		phase = time.Now()
 	}
 	bin := buildSluice(t)
-	dir := filepath.Join(t.TempDir(), "dev")
-	dev := exec.Command(bin, "dev", "--dir", dir, "--base-port", "0", "--timeout", "45s")
-	dev.Env = append(os.Environ(), "SLUICE_SERVER=")
-	stdout, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev.Stderr = dev.Stdout
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	out := newLineLog(stdout)
-	devDone := make(chan error, 1)
-	go func() { devDone <- dev.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = dev.Process.Signal(syscall.SIGINT)
-			<-devDone
-			t.Logf("sluice dev output:\n%s", out)
-		}
-	}()
-	if out.wait("sluice dev: ready", 50*time.Second) == "" {
-		t.Fatalf("sluice dev not ready; output:\n%s", out)
-	}
+	d := startDev(t, bin)
+	dir, out, clients := d.dir, d.out, d.clients
 	nodes := map[string]devNodeLine{}
-	var clients []string
-	for i := 1; i <= 3; i++ {
-		n := parseDevNodeLine(t, out.wait(fmt.Sprintf("node n%d ", i), time.Second))
-		nodes[n.id], clients = n, append(clients, n.client)
+	for _, n := range d.nodes {
+		nodes[n.id] = n
 	}
 	env := []string{"SLUICE_SERVER=" + strings.Join(clients, ",")}
 	lap("build and start")
@@ -282,19 +257,7 @@ func TestEndToEndFull(t *testing.T) {
 	lap("restart and catch up " + killed.id)
 
 	// 7. Stop: dev stops its nodes on SIGINT, the restarted one on SIGTERM.
-	stopped = true
-	if err := dev.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-devDone:
-		if err != nil {
-			t.Errorf("sluice dev: %v\n%s", err, out)
-		}
-	case <-time.After(30 * time.Second):
-		_ = dev.Process.Kill()
-		t.Fatalf("sluice dev did not stop on SIGINT:\n%s", out)
-	}
+	d.stop(t)
 	restartStopped = true
 	if err := restart.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Error(err)

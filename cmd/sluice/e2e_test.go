@@ -35,6 +35,71 @@ func parseDevNodeLine(t *testing.T, line string) devNodeLine {
 	return devNodeLine{id: f[1], pid: pid, client: f[5], http: f[9]}
 }
 
+// devRun is a `sluice dev` process that a test started, with the
+// three nodes it printed.
+type devRun struct {
+	dir     string
+	cmd     *exec.Cmd
+	out     *lineLog
+	done    chan error
+	nodes   []devNodeLine
+	clients []string
+	stopped bool
+}
+
+// startDev runs `sluice dev` on free ports in a temporary directory and
+// waits until it is ready. If the test does not stop it, a cleanup does
+// and logs its output.
+func startDev(t *testing.T, bin string) *devRun {
+	t.Helper()
+	d := &devRun{dir: filepath.Join(t.TempDir(), "dev"), done: make(chan error, 1)}
+	d.cmd = exec.Command(bin, "dev", "--dir", d.dir, "--base-port", "0", "--timeout", "45s")
+	d.cmd.Env = append(os.Environ(), "SLUICE_SERVER=") // dev must not depend on it
+	stdout, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Stderr = d.cmd.Stdout
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.out = newLineLog(stdout)
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !d.stopped {
+			_ = d.cmd.Process.Signal(syscall.SIGINT)
+			<-d.done
+			t.Logf("sluice dev output:\n%s", d.out)
+		}
+	})
+	if d.out.wait("sluice dev: ready", 50*time.Second) == "" {
+		t.Fatalf("sluice dev not ready; output:\n%s", d.out)
+	}
+	for i := 1; i <= 3; i++ {
+		n := parseDevNodeLine(t, d.out.wait(fmt.Sprintf("node n%d ", i), time.Second))
+		d.nodes, d.clients = append(d.nodes, n), append(d.clients, n.client)
+	}
+	return d
+}
+
+// stop sends dev SIGINT and waits (up to 30 s) until it exited.
+func (d *devRun) stop(t *testing.T) {
+	t.Helper()
+	d.stopped = true
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Errorf("sluice dev: %v\n%s", err, d.out)
+		}
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		t.Fatalf("sluice dev did not stop on SIGINT:\n%s", d.out)
+	}
+}
+
 // TestEndToEnd runs sluice dev as a process and drives the cluster with
 // the CLI: streams, 1,000 keyed records produced and consumed back, the
 // error cases, a node killed and restarted, and a clean stop on SIGINT.
@@ -43,44 +108,15 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("builds the binary and runs a three-node cluster")
 	}
 	bin := buildSluice(t)
-	dir := filepath.Join(t.TempDir(), "dev")
-	dev := exec.Command(bin, "dev", "--dir", dir, "--base-port", "0", "--timeout", "45s")
-	dev.Env = append(os.Environ(), "SLUICE_SERVER=") // dev must not depend on it
-	stdout, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev.Stderr = dev.Stdout
 	start := time.Now()
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	out := newLineLog(stdout)
-	devDone := make(chan error, 1)
-	go func() { devDone <- dev.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = dev.Process.Signal(syscall.SIGINT)
-			<-devDone
-			t.Logf("sluice dev output:\n%s", out)
-		}
-	}()
-	if out.wait("sluice dev: ready", 50*time.Second) == "" {
-		t.Fatalf("sluice dev not ready; output:\n%s", out)
-	}
+	d := startDev(t, bin)
 	t.Logf("sluice dev ready in %s", time.Since(start).Round(time.Millisecond))
-	var nodes []devNodeLine
-	var clients []string
-	for i := 1; i <= 3; i++ {
-		n := parseDevNodeLine(t, out.wait(fmt.Sprintf("node n%d ", i), time.Second))
-		nodes, clients = append(nodes, n), append(clients, n.client)
-	}
+	dir, out, nodes := d.dir, d.out, d.nodes
 	export := out.wait("export SLUICE_SERVER=", time.Second)
-	if want := "export SLUICE_SERVER=" + strings.Join(clients, ","); export != want {
+	if want := "export SLUICE_SERVER=" + strings.Join(d.clients, ","); export != want {
 		t.Fatalf("export line %q, want %q", export, want)
 	}
-	env := []string{"SLUICE_SERVER=" + strings.Join(clients, ",")}
+	env := []string{"SLUICE_SERVER=" + strings.Join(d.clients, ",")}
 
 	t.Run("cluster", func(t *testing.T) { testClusterStatus(t, bin, env) })
 	t.Run("produce-consume", func(t *testing.T) { testProduceConsume(t, bin, env) })
@@ -90,19 +126,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("dev early exit", func(t *testing.T) { testDevEarlyExit(t, bin) })
 
 	// SIGINT stops dev and every node it started.
-	stopped = true
-	if err := dev.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-devDone:
-		if err != nil {
-			t.Errorf("sluice dev: %v\n%s", err, out)
-		}
-	case <-time.After(30 * time.Second):
-		_ = dev.Process.Kill()
-		t.Fatalf("sluice dev did not stop on SIGINT:\n%s", out)
-	}
+	d.stop(t)
 	if out.wait("sluice dev: stopped", time.Second) == "" {
 		t.Errorf("no stopped line:\n%s", out)
 	}
