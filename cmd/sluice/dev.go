@@ -65,7 +65,11 @@ func dev(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("dev: cannot find this executable to start the nodes: %w", err)
 	}
-	dc, err := newDevCluster(c, exe)
+	dc, err := newDevCluster(devOptions{
+		nodes: c.Int("nodes"), nodesSet: c.IsSet("nodes"), dir: c.String("dir"), keep: c.Bool("keep"),
+		basePort: c.Int("base-port"), logFormat: c.String("log-format"), logLevel: c.String("log-level"),
+		out: envOf(c).stdout,
+	}, exe)
 	if err != nil {
 		return err
 	}
@@ -93,16 +97,28 @@ func dev(c *cli.Context) error {
 	return nil
 }
 
+// devOptions describe a dev cluster (sluice dev's flags; sluice bench
+// compare starts one too).
+type devOptions struct {
+	nodes               int
+	nodesSet            bool // --nodes was given: a saved cluster must have as many
+	dir                 string
+	keep                bool
+	basePort            int
+	logFormat, logLevel string
+	out                 io.Writer
+}
+
 // newDevCluster prepares the directory, the addresses and the command
 // lines of the nodes.
-func newDevCluster(c *cli.Context, exe string) (*devCluster, error) {
-	dc := &devCluster{dir: c.String("dir"), out: envOf(c).stdout}
+func newDevCluster(o devOptions, exe string) (*devCluster, error) {
+	dc := &devCluster{dir: o.dir, out: o.out}
 	if dc.dir == "" {
 		d, err := os.MkdirTemp("", "sluice-dev-")
 		if err != nil {
 			return nil, err
 		}
-		dc.dir, dc.cleanup = d, !c.Bool("keep")
+		dc.dir, dc.cleanup = d, !o.keep
 	} else if err := os.MkdirAll(dc.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -111,7 +127,7 @@ func newDevCluster(c *cli.Context, exe string) (*devCluster, error) {
 		return nil, err
 	}
 	dc.dir = abs
-	addrs, err := dc.addresses(c)
+	addrs, err := dc.addresses(o)
 	if err != nil {
 		dc.removeDir()
 		return nil, err
@@ -123,7 +139,7 @@ func newDevCluster(c *cli.Context, exe string) (*devCluster, error) {
 	for _, a := range addrs {
 		n := &devNode{devAddrs: a, dir: filepath.Join(dc.dir, a.ID)}
 		n.logPath = filepath.Join(n.dir, "node.log")
-		n.args = n.serverArgs(exe, strings.Join(boot, ","), c.String("log-format"), c.String("log-level"))
+		n.args = n.serverArgs(exe, strings.Join(boot, ","), o.logFormat, o.logLevel)
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
 			dc.removeDir()
 			return nil, err
@@ -136,18 +152,18 @@ func newDevCluster(c *cli.Context, exe string) (*devCluster, error) {
 
 // addresses reuses the cluster's addresses from D/dev.json, or picks new
 // ones and saves them.
-func (dc *devCluster) addresses(c *cli.Context) ([]devAddrs, error) {
+func (dc *devCluster) addresses(o devOptions) ([]devAddrs, error) {
 	st, ok, err := loadDevState(dc.dir)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		if c.IsSet("nodes") && c.Int("nodes") != len(st.Nodes) {
-			return nil, usagef("dev: %s holds a cluster of %d nodes, not %d", dc.dir, len(st.Nodes), c.Int("nodes"))
+		if o.nodesSet && o.nodes != len(st.Nodes) {
+			return nil, usagef("dev: %s holds a cluster of %d nodes, not %d", dc.dir, len(st.Nodes), o.nodes)
 		}
 		return st.Nodes, checkPortsFree(st.Nodes)
 	}
-	addrs, err := allocateDevAddrs(c.Int("nodes"), c.Int("base-port"))
+	addrs, err := allocateDevAddrs(o.nodes, o.basePort)
 	if err != nil {
 		return nil, err
 	}
