@@ -179,7 +179,9 @@ func openDriver(ctx context.Context, name, target string) (bench.Driver, error) 
 		}
 		return sluicedriver.New(cctx, addrs, sluicedriver.Options{})
 	case driverNATS:
-		return natsdriver.New(cctx, addrs, natsdriver.Options{})
+		// Producers publish to each partition's leader, as Sluice's
+		// client does: the like-for-like setting, and NATS's faster one.
+		return natsdriver.New(cctx, addrs, natsdriver.Options{LeaderConnections: true})
 	default:
 		return nil, usagef("--driver %q: want %s or %s", name, driverSluice, driverNATS)
 	}

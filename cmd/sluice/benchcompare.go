@@ -110,7 +110,7 @@ func benchCompare(c *cli.Context) error {
 					if c.Context.Err() != nil {
 						return errInterrupted
 					}
-					fmt.Fprintf(out, "   failed: %s\n", errorLine(err))
+					fmt.Fprintf(out, "   failed: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 					failed = append(failed, fmt.Sprintf("%s/%s round %d", w.Name, s.name, r+1))
 					continue
 				}
@@ -147,8 +147,12 @@ func pickSystems(s string) ([]compareSystem, error) {
 // with ./bench/install-nats-server.sh when it is nowhere to be found.
 func findNATS(c *cli.Context) error {
 	if p := c.String("nats-server"); p != "" {
-		if _, err := os.Stat(p); err != nil {
+		st, err := os.Stat(p)
+		if err != nil {
 			return usagef("--nats-server: %v", err)
+		}
+		if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+			return usagef("--nats-server %s: not an executable file", p)
 		}
 		return nil
 	}

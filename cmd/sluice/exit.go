@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sluicedb/sluice/bench"
+	"github.com/sluicedb/sluice/bench/localnats"
 	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/server"
 )
@@ -49,7 +51,8 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.Is(err, server.ErrDataDirInUse), errors.Is(err, syscall.EADDRINUSE):
 		return exitBusy
-	case errors.Is(err, server.ErrInvalidConfig):
+	case errors.Is(err, server.ErrInvalidConfig), errors.Is(err, bench.ErrInvalidWorkload),
+		errors.Is(err, bench.ErrUnsupported), errors.Is(err, localnats.ErrNoBinary):
 		return exitUsage
 	case errors.Is(err, client.ErrUnknownStream), errors.Is(err, client.ErrUnknownPartition):
 		return exitNotFound

@@ -47,6 +47,8 @@ func serverFlags() []cli.Flag {
 		str("client-addr", defaultClientAddr, "`host:port` the client API (gRPC) listens on"),
 		str("advertise-client-addr", "", "`host:port` clients are told to use (default: --client-addr)"),
 		str("http-addr", "", "`host:port` for /healthz, /readyz and /metrics (default: off)"),
+		&cli.BoolFlag{Name: "pprof", EnvVars: []string{envName("pprof")},
+			Usage: "also serve Go's profiles under /debug/pprof/ on --http-addr (for diagnosis)"},
 		&cli.StringSliceFlag{Name: "bootstrap", EnvVars: []string{envName("bootstrap")},
 			Usage: "start a new cluster of these nodes: `ID=RAFT/CLIENT`, comma-separated or repeated, this node " +
 				"included (alone, its ID stands for itself); ignored once the node has state. Without it the node waits to be added"},
@@ -90,13 +92,14 @@ type serverSetup struct {
 	cfg             server.Config
 	clientAddr      string
 	httpAddr        string
+	pprof           bool
 	shutdownTimeout time.Duration
 	logOut          io.Closer
 }
 
 func readServerFlags(c *cli.Context) (serverSetup, error) {
 	s := serverSetup{clientAddr: c.String("client-addr"), httpAddr: c.String("http-addr"),
-		shutdownTimeout: c.Duration("shutdown-timeout")}
+		pprof: c.Bool("pprof"), shutdownTimeout: c.Duration("shutdown-timeout")}
 	if err := checkArgs(c); err != nil {
 		return s, err
 	}
@@ -112,6 +115,8 @@ func readServerFlags(c *cli.Context) (serverSetup, error) {
 		return s, usagef("server: --id is required")
 	case cfg.DataDir == "":
 		return s, usagef("server: --data-dir is required")
+	case s.pprof && s.httpAddr == "":
+		return s, usagef("server: --pprof needs --http-addr")
 	}
 	if cfg.ClientAddr == "" {
 		cfg.ClientAddr = s.clientAddr
@@ -207,7 +212,7 @@ func startRPC(node *server.Node, s serverSetup, log *slog.Logger) (*rpc.Server, 
 			return nil, listenError("http-addr", s.httpAddr, err)
 		}
 	}
-	srv, err := rpc.Start(rpc.Config{Node: node, Listener: ln, HTTPListener: httpLn, Logger: log})
+	srv, err := rpc.Start(rpc.Config{Node: node, Listener: ln, HTTPListener: httpLn, Logger: log, Pprof: s.pprof})
 	if err != nil {
 		_ = ln.Close()
 		if httpLn != nil {

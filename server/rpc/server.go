@@ -53,6 +53,9 @@ type Config struct {
 	// (see the package documentation). Zero: DefaultReorderWait; negative:
 	// answer OUT_OF_ORDER_SEQUENCE at once.
 	ReorderWait time.Duration
+	// Pprof serves Go's profiles under /debug/pprof/ on the HTTP port.
+	// They reveal internals and cost CPU while taken: for diagnosis.
+	Pprof bool
 }
 
 // Validate reports the first bad field, matching ErrInvalidConfig.
@@ -106,6 +109,9 @@ func Start(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	lg := cfg.Logger.With("component", "rpc", "node", cfg.Node.ID())
 	svc, err := newService(cfg.Node, lg, cfg.ReorderWait)
+	if err == nil {
+		svc.pprof = cfg.Pprof
+	}
 	if err != nil {
 		return nil, err
 	}

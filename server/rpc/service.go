@@ -26,6 +26,7 @@ type service struct {
 	node        *server.Node
 	log         *slog.Logger
 	reorderWait time.Duration
+	pprof       bool // serve /debug/pprof on the HTTP port
 	metrics     *metrics
 	peers       *peers
 	leaders     leaderCache
