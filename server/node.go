@@ -120,7 +120,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.lock = lock
-	db, err := pebble.Open(filepath.Join(cfg.DataDir, "pebble"), &pebble.Options{Logger: pebbleLogger{cfg.Logger}})
+	db, err := pebble.Open(filepath.Join(cfg.DataDir, "pebble"), pebbleOptions(cfg))
 	if err != nil {
 		n.unlock()
 		return nil, fmt.Errorf("server: open pebble: %w", err)

@@ -35,6 +35,7 @@ func devCommand() *cli.Command {
 				Usage: "on Ctrl-C, how long the nodes have to stop before SIGKILL"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "the nodes' log `format`: text or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "the nodes' log `level`"},
+			&cli.BoolFlag{Name: "pprof", Usage: "the nodes serve Go's profiles under /debug/pprof/ on their HTTP port"},
 		},
 		Action: dev,
 	}
@@ -68,7 +69,7 @@ func dev(c *cli.Context) error {
 	dc, err := newDevCluster(devOptions{
 		nodes: c.Int("nodes"), nodesSet: c.IsSet("nodes"), dir: c.String("dir"), keep: c.Bool("keep"),
 		basePort: c.Int("base-port"), logFormat: c.String("log-format"), logLevel: c.String("log-level"),
-		out: envOf(c).stdout,
+		pprof: c.Bool("pprof"), out: envOf(c).stdout,
 	}, exe)
 	if err != nil {
 		return err
@@ -106,6 +107,7 @@ type devOptions struct {
 	keep                bool
 	basePort            int
 	logFormat, logLevel string
+	pprof               bool
 	out                 io.Writer
 }
 
@@ -140,6 +142,9 @@ func newDevCluster(o devOptions, exe string) (*devCluster, error) {
 		n := &devNode{devAddrs: a, dir: filepath.Join(dc.dir, a.ID)}
 		n.logPath = filepath.Join(n.dir, "node.log")
 		n.args = n.serverArgs(exe, strings.Join(boot, ","), o.logFormat, o.logLevel)
+		if o.pprof {
+			n.args = append(n.args, "--pprof")
+		}
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
 			dc.removeDir()
 			return nil, err
