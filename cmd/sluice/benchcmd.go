@@ -206,9 +206,20 @@ func runWorkload(c *cli.Context, w *bench.Workload, d bench.Driver, label, targe
 	cfg := bench.RunConfig{Workload: w, Driver: d, Label: label, Target: target, Processes: procs,
 		DrainTimeout: c.Duration("drain-timeout")}
 	var bar *progressbar.ProgressBar
-	if !c.Bool("quiet") {
-		bar = newBar(envOf(c).stderr, label+" "+w.Name)
+	switch errw := envOf(c).stderr; {
+	case c.Bool("quiet"):
+	case isTerminal(errw):
+		bar = newBar(errw, label+" "+w.Name)
 		cfg.Progress = func(p bench.Progress) { showProgress(bar, p) }
+	default:
+		// Not a terminal (a log file, CI): a plain line every 10 s.
+		var last time.Time
+		cfg.Progress = func(p bench.Progress) {
+			if now := time.Now(); now.Sub(last) >= 10*time.Second {
+				last = now
+				fmt.Fprintf(errw, "%s %s: %s\n", label, w.Name, progressLine(p))
+			}
+		}
 	}
 	res, err := bench.Run(c.Context, cfg)
 	if bar != nil {
@@ -237,10 +248,19 @@ func showProgress(bar *progressbar.ProgressBar, p bench.Progress) {
 	if p.Total > 0 && bar.GetMax64() != int64(p.Total/time.Millisecond) {
 		bar.ChangeMax64(int64(p.Total / time.Millisecond))
 	}
-	bar.Describe(fmt.Sprintf("%-7s %s/%s %9.0f rec/s  p99 publish %s  e2e %s",
-		p.Phase, p.Elapsed.Round(time.Second), p.Total.Round(time.Second), p.Rate,
-		fmtMs(p.PublishP99), fmtMs(p.EndToEndP99)))
+	bar.Describe(progressLine(p))
 	_ = bar.Set64(int64(p.Elapsed / time.Millisecond))
+}
+
+// progressLine is the phase, the time in it, the rate of the last second
+// and the p99 latencies so far.
+func progressLine(p bench.Progress) string {
+	total := "?"
+	if p.Total > 0 {
+		total = p.Total.Round(time.Second).String()
+	}
+	return fmt.Sprintf("%-7s %s/%s %9.0f rec/s  p99 publish %s  e2e %s",
+		p.Phase, p.Elapsed.Round(time.Second), total, p.Rate, fmtMs(p.PublishP99), fmtMs(p.EndToEndP99))
 }
 
 func fmtMs(ms float64) string {
