@@ -182,6 +182,11 @@ func (s *service) produceLocal(ctx context.Context, id string, r *partition.Repl
 		s.reorder.advance(ps, h.ProducerEpoch, next) // later batches may go now
 		res, err := r.Produce(ctx, b)
 		if err == nil {
+			// Again: a later batch proposed before this one reached raft
+			// (goroutines race between advance and proposing) was refused
+			// and taught the tracker this batch's sequence, backwards;
+			// without this its waiters would sleep to their deadline.
+			s.reorder.advance(ps, h.ProducerEpoch, next)
 			return res, nil
 		}
 		var se *partition.SequenceError
