@@ -86,7 +86,11 @@ func TestReorderedBatchesWait(t *testing.T) {
 	c.createStream(0, "o", 1, 1)
 	lead := c.partitionLeader("o", 0)
 	api := c.api(lead)
-	ip, err := api.InitProducer(ctx, &sluicev1.InitProducerRequest{})
+	var ip *sluicev1.InitProducerResponse
+	err := retry(t, func() (err error) { // the metadata group may be electing
+		ip, err = api.InitProducer(ctx, &sluicev1.InitProducerRequest{})
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
