@@ -128,7 +128,7 @@ func benchRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	// bench.Run closes d.
 	label := c.String("label")
 	if label == "" {
 		label = d.Name()
@@ -203,6 +203,7 @@ func parsePids(vals []string) ([]bench.Process, error) {
 
 // runWorkload runs w with a progress bar on stderr (unless --quiet).
 func runWorkload(c *cli.Context, w *bench.Workload, d bench.Driver, label, target string, procs []bench.Process) (*bench.Result, error) {
+	// Run closes d, whatever happens.
 	cfg := bench.RunConfig{Workload: w, Driver: d, Label: label, Target: target, Processes: procs,
 		DrainTimeout: c.Duration("drain-timeout")}
 	var bar *progressbar.ProgressBar

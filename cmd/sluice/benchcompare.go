@@ -162,7 +162,7 @@ func findNATS(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintln(envOf(c).stdout, "installing nats-server with bench/install-nats-server.sh")
-	cmd := exec.CommandContext(c.Context, "sh", "bench/install-nats-server.sh")
+	cmd := exec.CommandContext(c.Context, "bash", "bench/install-nats-server.sh")
 	cmd.Stderr = envOf(c).stderr
 	b, err := cmd.Output()
 	if err != nil {
@@ -193,7 +193,6 @@ func compareRun(c *cli.Context, w *bench.Workload, s compareSystem) (res *bench.
 	if err != nil {
 		return nil, err
 	}
-	defer d.Close()
 	return runWorkload(c, w, d, s.label, strings.Join(lc.targets, ","), lc.procs)
 }
 
