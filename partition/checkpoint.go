@@ -13,15 +13,24 @@ import (
 // at logEnd. On restart the log is cut back to logEnd and raft replays the
 // entries after applied. On-disk format (a Pebble value); never change:
 //
-//	version u8 = 1, applied u64, logEnd i64, clock i64, producer table
+//	version u8 = 2, applied u64, logEnd i64, clock i64, producer table
+//	  (see producers.appendTo), offset table (see offsetTable.appendTo)
+//
+// Version 1, written before committed offsets existed, ends after the
+// producer table; it still decodes, with no committed offsets. Version 2
+// is always written.
 type checkpoint struct {
 	applied   uint64
 	logEnd    int64
 	clock     int64 // the largest leader timestamp applied (monotonic)
 	producers producers
+	offsets   offsetTable // never nil once decoded
 }
 
-const checkpointVersion = 1
+const (
+	checkpointVersion   = 2
+	checkpointVersionV1 = 1 // no offset table
+)
 
 // checkpointKey is the Pebble key of a partition's checkpoint: a prefix
 // byte, the length-prefixed id, a kind byte.
@@ -37,11 +46,12 @@ func (c *checkpoint) encode() []byte {
 	b = binary.BigEndian.AppendUint64(b, c.applied)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.logEnd))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.clock))
-	return c.producers.appendTo(b)
+	b = c.producers.appendTo(b)
+	return c.offsets.appendTo(b)
 }
 
 func decodeCheckpoint(b []byte) (checkpoint, error) {
-	if len(b) < 25 || b[0] != checkpointVersion {
+	if len(b) < 25 || (b[0] != checkpointVersion && b[0] != checkpointVersionV1) {
 		return checkpoint{}, fmt.Errorf("%w: checkpoint of %d bytes", ErrCorrupt, len(b))
 	}
 	c := checkpoint{
@@ -55,6 +65,12 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	p, rest, err := decodeProducers(b[25:])
 	if err != nil {
 		return checkpoint{}, err
+	}
+	c.offsets = offsetTable{}
+	if b[0] >= 2 {
+		if c.offsets, rest, err = decodeOffsetTable(rest); err != nil {
+			return checkpoint{}, err
+		}
 	}
 	if len(rest) != 0 {
 		return checkpoint{}, fmt.Errorf("%w: %d bytes after the checkpoint", ErrCorrupt, len(rest))

@@ -3,30 +3,48 @@ package partition
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // Commands are what the partition's raft group replicates. On-wire and
-// on-disk format (they live in the raft log); never change:
+// on-disk format (they live in the raft log); never change. Integers are
+// big-endian; a string is its length u16 then its bytes.
 //
 //	0  1  version = 1
-//	1  1  type: 1 produce, 2 advance log start
-//	produce:           2  8  leader wall clock, Unix ms (for LogAppendTime; informational)
-//	                  10  …  one RecordBatch v2, as the producer sent it
-//	advance log start: 2  8  new log start offset
+//	1  1  type: 1 produce, 2 advance log start, 3 commit offset,
+//	      4 delete group offsets
+//	produce:              2  8  leader wall clock, Unix ms (for LogAppendTime; informational)
+//	                     10  …  one RecordBatch v2, as the producer sent it
+//	advance log start:    2  8  new log start offset
+//	commit offset:        2  8  leader wall clock, Unix ms (the entry's commit time)
+//	                     10  …  group (string), incarnation u64, generation i32,
+//	                            offset i64, metadata (string); nothing after
+//	delete group offsets: 2  …  group (string), incarnation u64; nothing after
+//
+// Types 3 and 4 came after 1 and 2 (same command version): a replica built
+// before them finds them undecodable, which is fatal, so every replica of
+// a group must know them before a leader proposes one. The decoder checks
+// only the framing; Apply refuses field values out of range
+// (ErrInvalidOffsetCommit), deterministically and without stopping.
 const (
 	commandVersion = 1
 
-	cmdProduce         = 1
-	cmdAdvanceLogStart = 2
+	cmdProduce            = 1
+	cmdAdvanceLogStart    = 2
+	cmdCommitOffset       = 3
+	cmdDeleteGroupOffsets = 4
 
 	commandHeaderSize = 2
 )
 
 type command struct {
 	typ       byte
-	timestamp int64  // produce
+	timestamp int64  // produce, commit offset
 	batch     []byte // produce; aliases the encoded command
 	offset    int64  // advance log start
+	// commit offset; delete group offsets (Group and Incarnation only).
+	// The strings are copies, not aliases of the command.
+	commit OffsetCommit
 }
 
 func encodeProduce(dst []byte, timestamp int64, b []byte) []byte {
@@ -40,8 +58,56 @@ func encodeAdvanceLogStart(offset int64) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(offset))
 }
 
+// encodeCommitOffset encodes a commit of c at the leader's timestamp. It
+// refuses a c that fails c.validate (an *InvalidOffsetCommitError).
+func encodeCommitOffset(timestamp int64, c OffsetCommit) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return appendCommitOffset(make([]byte, 0, commandHeaderSize+40+len(c.Group)+len(c.Metadata)), timestamp, c), nil
+}
+
+// appendCommitOffset appends the command without validating c: Group and
+// Metadata must fit a u16 length (tests use it to make commands that Apply
+// must refuse).
+func appendCommitOffset(dst []byte, timestamp int64, c OffsetCommit) []byte {
+	be := binary.BigEndian
+	dst = append(dst, commandVersion, cmdCommitOffset)
+	dst = be.AppendUint64(dst, uint64(timestamp))
+	dst = appendString16(dst, c.Group)
+	dst = be.AppendUint64(dst, c.Incarnation)
+	dst = be.AppendUint32(dst, uint32(c.Generation))
+	dst = be.AppendUint64(dst, uint64(c.Offset))
+	return appendString16(dst, c.Metadata)
+}
+
+// encodeDeleteGroupOffsets encodes a delete of group's entry up to
+// incarnation. It refuses an invalid group or an incarnation of 0 (an
+// *InvalidOffsetCommitError).
+func encodeDeleteGroupOffsets(group string, incarnation uint64) ([]byte, error) {
+	if err := validateGroupIncarnation(group, incarnation); err != nil {
+		return nil, err
+	}
+	return appendDeleteGroupOffsets(nil, group, incarnation), nil
+}
+
+// appendDeleteGroupOffsets appends the command without validating it:
+// group must fit a u16 length.
+func appendDeleteGroupOffsets(dst []byte, group string, incarnation uint64) []byte {
+	dst = append(dst, commandVersion, cmdDeleteGroupOffsets)
+	dst = appendString16(dst, group)
+	return binary.BigEndian.AppendUint64(dst, incarnation)
+}
+
+// appendString16 appends s with a u16 length. A longer s is cut to fit, so
+// the framing stays decodable whatever the caller passes.
+func appendString16(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(min(len(s), math.MaxUint16)))
+	return append(dst, s[:min(len(s), math.MaxUint16)]...)
+}
+
 // decodeCommand decodes b. The produce batch aliases b and is not
-// validated here.
+// validated here; nor are the fields of an offset command (Apply does it).
 func decodeCommand(b []byte) (command, error) {
 	if len(b) < commandHeaderSize {
 		return command{}, fmt.Errorf("%w: command of %d bytes", ErrCorrupt, len(b))
@@ -65,6 +131,24 @@ func decodeCommand(b []byte) (command, error) {
 		c.offset = int64(binary.BigEndian.Uint64(body))
 		if c.offset < 0 {
 			return command{}, fmt.Errorf("%w: advance-log-start to %d", ErrCorrupt, c.offset)
+		}
+	case cmdCommitOffset:
+		d := decoder{b: body, what: "commit-offset command"}
+		c.timestamp = int64(d.u64("timestamp"))
+		c.commit.Group = string(d.take(int(d.u16("group length")), "group"))
+		c.commit.Incarnation = d.u64("incarnation")
+		c.commit.Generation = int32(d.u32("generation"))
+		c.commit.Offset = int64(d.u64("offset"))
+		c.commit.Metadata = string(d.take(int(d.u16("metadata length")), "metadata"))
+		if err := d.end(); err != nil {
+			return command{}, err
+		}
+	case cmdDeleteGroupOffsets:
+		d := decoder{b: body, what: "delete-group-offsets command"}
+		c.commit.Group = string(d.take(int(d.u16("group length")), "group"))
+		c.commit.Incarnation = d.u64("incarnation")
+		if err := d.end(); err != nil {
+			return command{}, err
 		}
 	default:
 		return command{}, fmt.Errorf("%w: command type %d", ErrCorrupt, c.typ)

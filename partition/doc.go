@@ -12,10 +12,27 @@
 // Durability: the raft log is the write-ahead log; the segments are its
 // materialised state. Every CheckpointEvery commands or CheckpointBytes
 // bytes, whichever comes first, the log is fsynced and the matching state
-// (applied index, log end, producer table) is written to Pebble. After a crash Open cuts the log back to the checkpoint
-// and raft replays the commands after it, which Apply skips up to the
-// applied index. Snapshots stream the producer table and the segment bytes
-// to replicas that are far behind or new.
+// (applied index, log end, producer table, committed offsets) is written
+// to Pebble. After a crash Open cuts the log back to the checkpoint and
+// raft replays the commands after it, which Apply skips up to the applied
+// index. Snapshots stream the producer table, the committed offsets and
+// the segment bytes to replicas that are far behind or new.
+//
+// Committed offsets: consumer groups commit their position in the
+// partition through its raft group (CommitOffset, DeleteGroupOffsets), so
+// the offsets fail over with the data, as in Kafka. Apply keeps one entry
+// per group and decides every commit from replicated state only: a commit
+// from an older (incarnation, generation) than the stored entry's is
+// refused (ErrStaleGeneration), as is one past the log end
+// (ErrOffsetBeyondLogEnd) or with fields out of range
+// (ErrInvalidOffsetCommit); a newer incarnation (the group deleted and
+// created again) replaces the entry. Refusals change nothing and never stop
+// the partition. The table is in every checkpoint and snapshot, so a
+// restart and a snapshot install restore it. CommittedOffset and
+// CommittedOffsets read it from any goroutine under a read lock that
+// Produce and Fetch never take.
+//
+// Lock order: logMu, then the offset table's lock.
 //
 // See DESIGN.md, "Partition state machine", for the decisions.
 package partition

@@ -34,6 +34,27 @@ var (
 	// ErrSnapshotNotFound reports a SnapshotStore.Open of an id the store
 	// does not hold complete: never made, not finished, or reaped.
 	ErrSnapshotNotFound = errors.New("partition: snapshot not found")
+
+	// ErrInvalidOffsetCommit reports an offset commit or delete whose
+	// fields are out of range (see OffsetCommit); an
+	// *InvalidOffsetCommitError names the field. Nothing was stored.
+	ErrInvalidOffsetCommit = errors.New("partition: invalid offset commit")
+
+	// ErrStaleGeneration reports an offset commit from an older life or
+	// generation of its group than the stored entry's (Kafka
+	// ILLEGAL_GENERATION); a *StaleGenerationError has both. Nothing was
+	// stored.
+	ErrStaleGeneration = errors.New("partition: offset commit from an older group generation")
+
+	// ErrOffsetBeyondLogEnd reports an offset commit past the log end when
+	// it was applied; an *OffsetBeyondLogEndError has both. Nothing was
+	// stored.
+	ErrOffsetBeyondLogEnd = errors.New("partition: offset commit beyond the log end")
+
+	// ErrOffsetTableFull reports an offset commit that would grow the
+	// partition's committed offset table past MaxOffsetTableBytes (encoded).
+	// Nothing was stored; deleting groups' offsets makes room.
+	ErrOffsetTableFull = errors.New("partition: committed offset table full")
 )
 
 // SequenceError details an ErrOutOfOrderSequence.
@@ -68,3 +89,47 @@ func (e *SnapshotFileError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrCorrupt) true.
 func (e *SnapshotFileError) Is(target error) bool { return target == ErrCorrupt }
+
+// InvalidOffsetCommitError details an ErrInvalidOffsetCommit.
+type InvalidOffsetCommitError struct {
+	Field  string // "group", "incarnation", "generation", "offset" or "metadata"
+	Reason string
+}
+
+func (e *InvalidOffsetCommitError) Error() string {
+	return fmt.Sprintf("partition: invalid offset commit: %s: %s", e.Field, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidOffsetCommit) true.
+func (e *InvalidOffsetCommitError) Is(target error) bool { return target == ErrInvalidOffsetCommit }
+
+// StaleGenerationError details an ErrStaleGeneration: the commit's
+// (incarnation, generation) is below the stored entry's, compared in that
+// order.
+type StaleGenerationError struct {
+	Group                             string
+	GotIncarnation, StoredIncarnation uint64
+	GotGeneration, StoredGeneration   int32
+}
+
+func (e *StaleGenerationError) Error() string {
+	return fmt.Sprintf("partition: offset commit for group %q from incarnation %d generation %d; stored is incarnation %d generation %d",
+		e.Group, e.GotIncarnation, e.GotGeneration, e.StoredIncarnation, e.StoredGeneration)
+}
+
+// Is makes errors.Is(err, ErrStaleGeneration) true.
+func (e *StaleGenerationError) Is(target error) bool { return target == ErrStaleGeneration }
+
+// OffsetBeyondLogEndError details an ErrOffsetBeyondLogEnd.
+type OffsetBeyondLogEndError struct {
+	Group  string
+	Offset int64 // the committed offset
+	LogEnd int64 // the log end when the commit was applied
+}
+
+func (e *OffsetBeyondLogEndError) Error() string {
+	return fmt.Sprintf("partition: offset commit for group %q at %d, beyond the log end %d", e.Group, e.Offset, e.LogEnd)
+}
+
+// Is makes errors.Is(err, ErrOffsetBeyondLogEnd) true.
+func (e *OffsetBeyondLogEndError) Is(target error) bool { return target == ErrOffsetBeyondLogEnd }

@@ -18,8 +18,9 @@ var _ replication.StateMachine = (*Replica)(nil)
 //
 // A command that does not decode, or a log write that fails, is fatal: the
 // replica stops rather than skip an entry or diverge. A produce that the
-// partition refuses (a bad batch, a sequence error) is answered with the
-// error on every replica alike and changes nothing.
+// partition refuses (a bad batch, a sequence error), or an offset commit
+// (fields out of range, an older generation, past the log end), is
+// answered with the error on every replica alike and changes nothing.
 func (r *Replica) Apply(e replication.Entry) any {
 	if e.Index <= r.applied.Load() {
 		// Already in the log: the raft group replays from its last snapshot
@@ -39,6 +40,11 @@ func (r *Replica) Apply(e replication.Entry) any {
 	case cmdAdvanceLogStart:
 		resp = r.applyAdvanceLogStart(c.offset)
 		checkpointNow = true
+	case cmdCommitOffset:
+		r.clock = max(r.clock, c.timestamp)
+		resp = r.applyCommitOffset(c.commit, c.timestamp)
+	case cmdDeleteGroupOffsets:
+		resp = r.applyDeleteGroupOffsets(c.commit.Group, c.commit.Incarnation)
 	}
 	if fe, ok := resp.(*replication.FatalError); ok {
 		return fe
@@ -96,6 +102,55 @@ func (r *Replica) applyAdvanceLogStart(offset int64) any {
 	return nil
 }
 
+// applyCommitOffset stores c unless it is invalid, from an older
+// (incarnation, generation) than the stored entry, past the log end (which
+// every replica has alike at this entry), or would overflow the table.
+func (r *Replica) applyCommitOffset(c OffsetCommit, ts int64) any {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	old, had := r.offsets.table[c.Group]
+	if had && (old.Incarnation > c.Incarnation || (old.Incarnation == c.Incarnation && old.Generation > c.Generation)) {
+		return &StaleGenerationError{Group: c.Group,
+			GotIncarnation: c.Incarnation, GotGeneration: c.Generation,
+			StoredIncarnation: old.Incarnation, StoredGeneration: old.Generation}
+	}
+	if end := r.log().LogEndOffset(); c.Offset > end {
+		return &OffsetBeyondLogEndError{Group: c.Group, Offset: c.Offset, LogEnd: end}
+	}
+	e := CommittedOffset{Group: c.Group, Incarnation: c.Incarnation, Generation: c.Generation,
+		Offset: c.Offset, Metadata: c.Metadata, CommitTime: ts}
+	size := r.offsetBytes + offsetEntrySize(&e)
+	if had {
+		size -= offsetEntrySize(&old)
+	}
+	if size > MaxOffsetTableBytes {
+		return fmt.Errorf("%w: group %q: %d bytes, limit %d", ErrOffsetTableFull, c.Group, size, MaxOffsetTableBytes)
+	}
+	r.offsets.Lock()
+	r.offsets.table[c.Group] = e
+	r.offsets.Unlock()
+	r.offsetBytes = size
+	return e
+}
+
+// applyDeleteGroupOffsets removes group's entry if its incarnation is at
+// most incarnation.
+func (r *Replica) applyDeleteGroupOffsets(group string, incarnation uint64) any {
+	if err := validateGroupIncarnation(group, incarnation); err != nil {
+		return err
+	}
+	old, ok := r.offsets.table[group]
+	if !ok || old.Incarnation > incarnation {
+		return nil
+	}
+	r.offsets.Lock()
+	delete(r.offsets.table, group)
+	r.offsets.Unlock()
+	r.offsetBytes -= offsetEntrySize(&old)
+	return nil
+}
+
 // checkpoint makes the log durable and then records the state that matches
 // it, so that a restart can cut the log back to it and replay the rest.
 func (r *Replica) checkpoint() error {
@@ -104,7 +159,8 @@ func (r *Replica) checkpoint() error {
 		return fmt.Errorf("partition %s: sync log: %w", r.cfg.ID, err)
 	}
 	r.producers.expireBefore(r.clock - ProducerExpiry)
-	ck := checkpoint{applied: r.applied.Load(), logEnd: lg.LogEndOffset(), clock: r.clock, producers: r.producers}
+	ck := checkpoint{applied: r.applied.Load(), logEnd: lg.LogEndOffset(), clock: r.clock, producers: r.producers,
+		offsets: r.offsets.table}
 	if err := storeCheckpoint(r.cfg.DB, r.cfg.ID, &ck); err != nil {
 		return err
 	}

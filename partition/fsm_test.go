@@ -86,6 +86,9 @@ func TestUndecodableCommandIsFatal(t *testing.T) {
 		"type":          {commandVersion, 77},
 		"short produce": {commandVersion, cmdProduce, 1},
 		"advance len":   {commandVersion, cmdAdvanceLogStart, 1},
+		"short commit":  commitCmd(1, "g", 1, 0, 0, "")[:20],
+		"commit extra":  append(commitCmd(1, "g", 1, 0, 0, ""), 0),
+		"short delete":  deleteCmd("g", 1)[:6],
 	} {
 		resp := r.Apply(replication.Entry{Index: 5, Data: cmd})
 		var fe *replication.FatalError

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -16,6 +17,25 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add(encodeAdvanceLogStart(1 << 62))
 	f.Add(encodeProduce(nil, 5, []byte("not a batch")))
 	f.Add(append(encodeAdvanceLogStart(3), 0))
+	full := OffsetCommit{Group: "group", Incarnation: 3, Generation: 7, Offset: 1 << 40, Metadata: "meta"}
+	long := OffsetCommit{Group: strings.Repeat("g", MaxGroupBytes), Incarnation: 1,
+		Metadata: strings.Repeat("m", MaxOffsetMetadataBytes)}
+	for _, c := range []OffsetCommit{full, long} {
+		b, err := encodeCommitOffset(1_700_000_000_000, c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)-1])
+		f.Add(append(b, 0))
+	}
+	f.Add(commitCmd(-1, "", 0, -1, -1, ""))                        // decodes; Apply refuses it
+	f.Add([]byte{commandVersion, cmdCommitOffset})                 // no fields
+	f.Add(append(commitCmd(0, "g", 1, 0, 0, "")[:10], 0xff, 0xff)) // group length past the end
+	f.Add(deleteCmd("group", 9))
+	f.Add(deleteCmd("", 0))
+	f.Add(append(deleteCmd("g", 1), 0))
+	f.Add([]byte{commandVersion, cmdDeleteGroupOffsets, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCommand(b)
 		if err != nil {
@@ -30,6 +50,22 @@ func FuzzDecodeCommand(f *testing.F) {
 			again = encodeProduce(nil, c.timestamp, c.batch)
 		case cmdAdvanceLogStart:
 			again = encodeAdvanceLogStart(c.offset)
+		case cmdCommitOffset:
+			// What the encoder refuses, Apply refuses too (the same
+			// validate); what it accepts encodes to the same bytes.
+			if again, err = encodeCommitOffset(c.timestamp, c.commit); err != nil {
+				if !errors.Is(err, ErrInvalidOffsetCommit) {
+					t.Fatalf("encode: %v", err)
+				}
+				again = appendCommitOffset(nil, c.timestamp, c.commit)
+			}
+		case cmdDeleteGroupOffsets:
+			if again, err = encodeDeleteGroupOffsets(c.commit.Group, c.commit.Incarnation); err != nil {
+				if !errors.Is(err, ErrInvalidOffsetCommit) {
+					t.Fatalf("encode: %v", err)
+				}
+				again = appendDeleteGroupOffsets(nil, c.commit.Group, c.commit.Incarnation)
+			}
 		}
 		if !bytes.Equal(again, b) {
 			t.Fatalf("round trip differs")
@@ -40,12 +76,18 @@ func FuzzDecodeCommand(f *testing.F) {
 func FuzzDecodeCheckpoint(f *testing.F) {
 	p := producers{}
 	p.record(headerOf(f, idempotent(f, 3, 1, 0, 2)), 99)
-	full := checkpoint{applied: 7, logEnd: 12, clock: 99, producers: p}
-	empty := checkpoint{producers: producers{}}
+	offs := offsetTable{
+		"a": {Group: "a", Incarnation: 1, Generation: 2, Offset: 3, Metadata: "m", CommitTime: 99},
+		"b": {Group: "b", Incarnation: 4},
+	}
+	full := checkpoint{applied: 7, logEnd: 12, clock: 99, producers: p, offsets: offs}
+	empty := checkpoint{producers: producers{}, offsets: offsetTable{}}
 	f.Add([]byte{})
 	f.Add(empty.encode())
 	f.Add(full.encode())
 	f.Add(append(full.encode(), 1))
+	f.Add(referenceCheckpointV1(7, 12, 99, p.appendTo(nil)))
+	f.Add(referenceCheckpointV1(0, 0, 0, producers{}.appendTo(nil)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCheckpoint(b)
 		if err != nil {
@@ -54,7 +96,12 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			}
 			return
 		}
-		if !bytes.Equal(c.encode(), b) {
+		want := b
+		if b[0] == checkpointVersionV1 {
+			// Written again as version 2, with an empty offset table.
+			want = append(append([]byte{checkpointVersion}, b[1:]...), 0, 0, 0, 0)
+		}
+		if !bytes.Equal(c.encode(), want) {
 			t.Fatalf("round trip differs")
 		}
 	})
@@ -63,11 +110,16 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 // FuzzRestore feeds arbitrary bytes to Restore: it must refuse them with
 // ErrCorrupt (or accept a valid stream) and the replica must keep serving.
 func FuzzRestore(f *testing.F) {
-	_, snap := snapshotBytes(f, 5)
+	src, snap := snapshotBytes(f, 5)
+	v1 := referenceStream(1, src.AppliedIndex(), src.clock, src.LogStartOffset(), src.log().LogEndOffset(),
+		src.producers.appendTo(nil), nil, snapshotPrefixes(f, src))
 	f.Add([]byte{})
 	f.Add(snap)
 	f.Add(snap[:50])
+	f.Add(v1)
+	f.Add(v1[:50])
 	f.Add(append([]byte(snapshotMagic), snapshotVersion))
+	f.Add(append([]byte(snapshotMagic), snapshotVersionV1))
 	// One Pebble for all runs (opening one is slow); a fresh replica each.
 	n := newNode(f, vfs.NewMem())
 	runs := 0

@@ -82,10 +82,21 @@ type Replica struct {
 	logMu sync.RWMutex
 	lg    *log.Log // Protected by logMu.
 
+	// Committed offsets by group (offsets.go). Only the apply goroutine
+	// (Apply, Restore) changes the table, under the write lock, and it
+	// reads it without the lock; CommittedOffset and CommittedOffsets
+	// read it under the read lock. Produce and Fetch never take it.
+	// Lock order: logMu, then offsets.
+	offsets struct {
+		sync.RWMutex
+		table offsetTable // Invariant: never nil.
+	}
+
 	// Apply state.
 	applied              atomic.Uint64 // written by Apply only; read anywhere
 	clock                int64
 	producers            producers
+	offsetBytes          int64 // Invariant: offsets.table.size().
 	sinceCheckpoint      int
 	bytesSinceCheckpoint int64
 	scratch              []byte
@@ -112,7 +123,7 @@ func Open(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	if !ok {
-		ck = checkpoint{logEnd: lg.LogStartOffset(), producers: producers{}}
+		ck = checkpoint{logEnd: lg.LogStartOffset(), producers: producers{}, offsets: offsetTable{}}
 	}
 	if end := lg.LogEndOffset(); end > ck.logEnd {
 		// Appended after the checkpoint: raft replays those commands.
@@ -124,7 +135,8 @@ func Open(cfg Config) (*Replica, error) {
 		_ = lg.Close()
 		return nil, fmt.Errorf("%w: partition %s: log ends at %d, checkpoint says %d is durable", ErrCorrupt, cfg.ID, end, ck.logEnd)
 	}
-	r := &Replica{cfg: cfg, lg: lg, clock: ck.clock, producers: ck.producers}
+	r := &Replica{cfg: cfg, lg: lg, clock: ck.clock, producers: ck.producers, offsetBytes: ck.offsets.size()}
+	r.offsets.table = ck.offsets
 	r.applied.Store(ck.applied)
 	return r, nil
 }

@@ -20,15 +20,22 @@ import (
 // A partition snapshot, as raft streams it to a replica that is far behind
 // or new. On-wire format; never change:
 //
-//	magic "SLPS", version u8 = 1
+//	magic "SLPS", version u8 = 2
 //	applied u64, clock i64, log start i64, log end i64
 //	producer table: length u32, bytes (see producers.appendTo)
+//	offset table: length u32, bytes (see offsetTable.appendTo)
 //	segment count u32, then per segment: base offset i64, size i64, the
 //	  first size bytes of its .log
 //	CRC-32C (Castagnoli) u32 of every byte before it
+//
+// Version 1, written before committed offsets existed, has no offset
+// table; it still restores, with no committed offsets. Snapshot writes
+// version 2 (a SnapshotStore streams a version 1 snapshot it kept as
+// version 1).
 const (
-	snapshotMagic   = "SLPS"
-	snapshotVersion = 1
+	snapshotMagic     = "SLPS"
+	snapshotVersion   = 2
+	snapshotVersionV1 = 1 // no offset table
 
 	maxSnapshotProducers = 64 << 20
 	maxSnapshotSegments  = 1 << 20
@@ -110,8 +117,9 @@ func (r *Replica) Snapshot() (replication.Snapshot, error) {
 	}
 	s := &partitionSnapshot{
 		m: snapshotManifest{
+			version: snapshotVersion,
 			applied: r.applied.Load(), clock: r.clock, logStart: files.LogStart, logEnd: files.LogEnd,
-			prods: r.producers.appendTo(nil),
+			prods: r.producers.appendTo(nil), offs: r.offsets.table.appendTo(nil),
 		},
 		id: r.cfg.ID, logger: r.cfg.Logger, fs: r.cfg.Log.FS,
 	}
@@ -269,6 +277,10 @@ func (r *Replica) Restore(rd io.Reader) error {
 	r.lg = lg
 	r.applied.Store(ck.applied)
 	r.clock, r.producers, r.sinceCheckpoint, r.bytesSinceCheckpoint = ck.clock, ck.producers, 0, 0
+	r.offsets.Lock()
+	r.offsets.table = ck.offsets
+	r.offsets.Unlock()
+	r.offsetBytes = ck.offsets.size()
 	return nil
 }
 
@@ -281,8 +293,9 @@ func readSnapshot(fs vfs.FS, tmp string, rd io.Reader) (checkpoint, error) {
 	if _, err := io.ReadFull(cr, hdr); err != nil {
 		return checkpoint{}, fmt.Errorf("%w: snapshot header: %w", ErrCorrupt, err)
 	}
-	if string(hdr[:4]) != snapshotMagic || hdr[4] != snapshotVersion {
-		return checkpoint{}, fmt.Errorf("%w: snapshot magic %q version %d", ErrCorrupt, hdr[:4], hdr[4])
+	version := hdr[4]
+	if string(hdr[:4]) != snapshotMagic || (version != snapshotVersion && version != snapshotVersionV1) {
+		return checkpoint{}, fmt.Errorf("%w: snapshot magic %q version %d", ErrCorrupt, hdr[:4], version)
 	}
 	ck := checkpoint{applied: be.Uint64(hdr[5:]), clock: int64(be.Uint64(hdr[13:]))}
 	logStart, logEnd := int64(be.Uint64(hdr[21:])), int64(be.Uint64(hdr[29:]))
@@ -298,7 +311,12 @@ func readSnapshot(fs vfs.FS, tmp string, rd io.Reader) (checkpoint, error) {
 	if err != nil || len(rest) != 0 {
 		return checkpoint{}, fmt.Errorf("%w: snapshot producer table (%d bytes left): %w", ErrCorrupt, len(rest), err)
 	}
-	ck.producers, ck.logEnd = p, logEnd
+	ck.producers, ck.logEnd, ck.offsets = p, logEnd, offsetTable{}
+	if version >= 2 {
+		if ck.offsets, err = readOffsetTable(cr); err != nil {
+			return checkpoint{}, err
+		}
+	}
 	var cnt [4]byte
 	if _, err := io.ReadFull(cr, cnt[:]); err != nil {
 		return checkpoint{}, fmt.Errorf("%w: snapshot segment count: %w", ErrCorrupt, err)
@@ -336,6 +354,30 @@ func readSnapshot(fs vfs.FS, tmp string, rd io.Reader) (checkpoint, error) {
 		return checkpoint{}, err
 	}
 	return ck, im.Finish()
+}
+
+// readOffsetTable reads a snapshot's offset table: length u32, bytes.
+func readOffsetTable(r io.Reader) (offsetTable, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("%w: snapshot offset table length: %w", ErrCorrupt, err)
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > maxSnapshotOffsets {
+		return nil, fmt.Errorf("%w: snapshot offset table of %d bytes", ErrCorrupt, size)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("%w: snapshot offset table: %w", ErrCorrupt, err)
+	}
+	t, rest, err := decodeOffsetTable(b)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: snapshot offset table: %d bytes after it", ErrCorrupt, len(rest))
+	}
+	return t, nil
 }
 
 // finishRestore cleans up, when Open opens the replica and before its

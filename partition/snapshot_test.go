@@ -3,7 +3,9 @@ package partition
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -29,6 +31,7 @@ func snapshotBytes(t testing.TB, n int) (*Replica, []byte) {
 	if _, err := d.Propose(context.Background(), encodeAdvanceLogStart(10)); err != nil {
 		t.Fatal(err)
 	}
+	commitOffsets(t, r, 3)
 	s, err := r.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +53,15 @@ func TestSnapshotRestore(t *testing.T) {
 	if _, err := dst.Produce(context.Background(), plain(t, 5)); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := dst.CommitOffset(context.Background(), OffsetCommit{Group: "dst only", Incarnation: 1, Offset: 1}); err != nil {
+		t.Fatal(err)
+	}
 	if err := dst.Restore(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
+	}
+	// The committed offsets are the source's, and only those.
+	if got, want := dst.CommittedOffsets(), src.CommittedOffsets(); len(want) != 3 || !slices.Equal(got, want) {
+		t.Fatalf("restored committed offsets %+v, want %+v", got, want)
 	}
 	if dst.AppliedIndex() != src.AppliedIndex() || dst.HighWatermark() != src.HighWatermark() || dst.LogStartOffset() != src.LogStartOffset() {
 		t.Fatalf("restored: applied %d hw %d start %d; source %d %d %d", dst.AppliedIndex(), dst.HighWatermark(),
@@ -87,7 +97,11 @@ func TestRestoreRejectsBadStreams(t *testing.T) {
 		b[i] ^= 0x10
 		return b
 	}
+	// The offset table follows the producer table and its length.
+	offsetTableAt := 41 + int(binary.BigEndian.Uint32(snap[37:])) + 4
 	cases := map[string][]byte{
+		"offset count":   flip(offsetTableAt),
+		"offset length":  flip(offsetTableAt - 2),
 		"empty":          nil,
 		"magic":          flip(0),
 		"version":        flip(4),
@@ -160,8 +174,8 @@ func TestSnapshotWithoutLinks(t *testing.T) {
 	seq := int32(0)
 	produceIdempotent(t, r, 1, &seq, 80)
 	segs := r.log().Segments()
-	want := referenceStream(r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
-		r.producers.appendTo(nil), snapshotPrefixes(t, r))
+	want := referenceStream(2, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+		r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), snapshotPrefixes(t, r))
 	s, err := r.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -204,8 +218,8 @@ func TestPersistDuringApply(t *testing.T) {
 	r.Attach(d)
 	seq := int32(0)
 	produceIdempotent(t, r, 1, &seq, 100)
-	want := referenceStream(r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
-		r.producers.appendTo(nil), snapshotPrefixes(t, r))
+	want := referenceStream(2, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+		r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), snapshotPrefixes(t, r))
 	s, err := r.Snapshot()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hashicorp/raft"
@@ -28,20 +29,26 @@ import (
 // manifest (kind linked only): what the snapshot stream says apart from
 // the segment bytes, which are the first size bytes of segments/<base>.log:
 //
-//	magic "SLMF", version u8 = 1
+//	magic "SLMF", version u8 = 2 (the version of the stream it makes)
 //	applied u64, clock i64, log start i64, log end i64
 //	producer table: length u32, bytes (see producers.appendTo)
+//	offset table: length u32, bytes (see offsetTable.appendTo)
 //	segment count u32, then per segment: base offset i64, size i64
 //	CRC-32C (Castagnoli) u32 of every byte before it
+//
+// Version 1, written before committed offsets existed, has no offset
+// table; it still decodes and makes the version 1 stream it made then
+// (the meta's size is that stream's). New manifests are version 2.
 //
 // The raft id is the directory's name, not stored. Peers, raft's legacy
 // configuration encoding for version 0 snapshots, is not kept: the store
 // takes version 1 only, whose readers use Configuration.
 const (
-	metaMagic       = "SLSM"
-	metaVersion     = 1
-	manifestMagic   = "SLMF"
-	manifestVersion = 1
+	metaMagic         = "SLSM"
+	metaVersion       = 1
+	manifestMagic     = "SLMF"
+	manifestVersion   = 2
+	manifestVersionV1 = 1 // no offset table
 
 	kindLinked byte = 1
 	kindStream byte = 2
@@ -50,7 +57,7 @@ const (
 	// 5+2*65535 bytes per server; far more than any real configuration.
 	maxMetaBytes = 16 << 20
 	// maxManifestBytes bounds a manifest file.
-	maxManifestBytes = 64 + maxSnapshotProducers + 16*maxSnapshotSegments
+	maxManifestBytes = 64 + maxSnapshotProducers + 4 + maxSnapshotOffsets + 16*maxSnapshotSegments
 )
 
 // storedMeta is a decoded meta file.
@@ -141,36 +148,45 @@ func (d *decoder) u64(field string) uint64 {
 	return 0
 }
 
+// end returns the first error, or an error if bytes are left.
+func (d *decoder) end() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d bytes after the last field", len(d.b))
+	}
+	return d.err
+}
+
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: %s: %s", ErrCorrupt, d.what, fmt.Sprintf(format, args...))
 	}
 }
 
-// checkFrame checks the magic, version and CRC trailer of b and returns a
-// decoder of the bytes between them.
-func checkFrame(b []byte, what, magic string, version byte) *decoder {
+// checkFrame checks the magic, version (one of versions) and CRC trailer
+// of b and returns a decoder of the bytes between them and the version.
+func checkFrame(b []byte, what, magic string, versions ...byte) (*decoder, byte) {
 	d := &decoder{what: what}
 	if len(b) < len(magic)+1+4 {
 		d.err = fmt.Errorf("%w: %s: %d bytes", ErrCorrupt, what, len(b))
-		return d
+		return d, 0
 	}
 	body, trailer := b[:len(b)-4], b[len(b)-4:]
 	if got, want := binary.BigEndian.Uint32(trailer), crc32.Checksum(body, crcTable); got != want {
 		d.err = fmt.Errorf("%w: %s: CRC %08x, computed %08x", ErrCorrupt, what, got, want)
-		return d
+		return d, 0
 	}
-	if string(body[:len(magic)]) != magic || body[len(magic)] != version {
-		d.err = fmt.Errorf("%w: %s: magic %q version %d", ErrCorrupt, what, body[:len(magic)], body[len(magic)])
-		return d
+	version := body[len(magic)]
+	if string(body[:len(magic)]) != magic || !slices.Contains(versions, version) {
+		d.err = fmt.Errorf("%w: %s: magic %q version %d", ErrCorrupt, what, body[:len(magic)], version)
+		return d, 0
 	}
 	d.b = body[len(magic)+1:]
-	return d
+	return d, version
 }
 
 // decodeMeta decodes a meta file. Errors match ErrCorrupt.
 func decodeMeta(b []byte) (storedMeta, error) {
-	d := checkFrame(b, "snapshot meta", metaMagic, metaVersion)
+	d, _ := checkFrame(b, "snapshot meta", metaMagic, metaVersion)
 	var m storedMeta
 	m.kind = d.u8("kind")
 	m.raft.Version = raft.SnapshotVersion(d.u32("raft version"))
@@ -212,18 +228,23 @@ func decodeMeta(b []byte) (storedMeta, error) {
 	return m, nil
 }
 
-// encodeManifest encodes m.
+// encodeManifest encodes m, in the manifest version of m.version (m.offs
+// is dropped from a version 1 manifest, which decodes only with none).
 func encodeManifest(m *snapshotManifest) []byte {
 	be := binary.BigEndian
-	b := make([]byte, 0, 64+len(m.prods)+16*len(m.segs))
+	b := make([]byte, 0, 68+len(m.prods)+len(m.offs)+16*len(m.segs))
 	b = append(b, manifestMagic...)
-	b = append(b, manifestVersion)
+	b = append(b, m.version)
 	b = be.AppendUint64(b, m.applied)
 	b = be.AppendUint64(b, uint64(m.clock))
 	b = be.AppendUint64(b, uint64(m.logStart))
 	b = be.AppendUint64(b, uint64(m.logEnd))
 	b = be.AppendUint32(b, uint32(len(m.prods)))
 	b = append(b, m.prods...)
+	if m.version >= 2 {
+		b = be.AppendUint32(b, uint32(len(m.offs)))
+		b = append(b, m.offs...)
+	}
 	b = be.AppendUint32(b, uint32(len(m.segs)))
 	for _, s := range m.segs {
 		b = be.AppendUint64(b, uint64(s.base))
@@ -236,8 +257,8 @@ func encodeManifest(m *snapshotManifest) []byte {
 // stream's reader (readSnapshot) would check of the same fields. Errors
 // match ErrCorrupt.
 func decodeManifest(b []byte) (snapshotManifest, error) {
-	d := checkFrame(b, "snapshot manifest", manifestMagic, manifestVersion)
-	var m snapshotManifest
+	d, version := checkFrame(b, "snapshot manifest", manifestMagic, manifestVersion, manifestVersionV1)
+	m := snapshotManifest{version: version}
 	m.applied = d.u64("applied")
 	m.clock = int64(d.u64("clock"))
 	m.logStart = int64(d.u64("log start"))
@@ -247,6 +268,13 @@ func decodeManifest(b []byte) (snapshotManifest, error) {
 		d.fail("producer table of %d bytes", np)
 	}
 	m.prods = d.take(int(np), "producer table")
+	if version >= 2 {
+		no := d.u32("offset table length")
+		if d.err == nil && no > maxSnapshotOffsets {
+			d.fail("offset table of %d bytes", no)
+		}
+		m.offs = d.take(int(no), "offset table")
+	}
 	ns := d.u32("segment count")
 	if d.err == nil && (ns > maxSnapshotSegments || uint64(ns)*16 != uint64(len(d.b))) {
 		d.fail("%d segments in %d bytes", ns, len(d.b))

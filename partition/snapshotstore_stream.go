@@ -20,17 +20,26 @@ type segmentRef struct{ base, size int64 }
 // snapshotManifest is everything a snapshot stream says except the segment
 // bytes.
 type snapshotManifest struct {
+	// version is the stream's: snapshotVersion, or snapshotVersionV1 for
+	// a manifest stored before offset tables (it makes the stream it made
+	// then, byte for byte).
+	version  byte
 	applied  uint64
 	clock    int64
 	logStart int64
 	logEnd   int64
 	prods    []byte // the producer table (producers.appendTo)
+	offs     []byte // the offset table (offsetTable.appendTo); version 2 only
 	segs     []segmentRef
 }
 
 // headerSize is the length of the stream before the first segment.
 func (m *snapshotManifest) headerSize() int64 {
-	return int64(len(snapshotMagic)+1+32+4+len(m.prods)) + 4
+	n := int64(len(snapshotMagic)+1+32+4+len(m.prods)) + 4
+	if m.version >= 2 {
+		n += 4 + int64(len(m.offs))
+	}
+	return n
 }
 
 // streamSize returns the exact length of the stream.
@@ -46,13 +55,17 @@ func (m *snapshotManifest) streamSize() int64 {
 func (m *snapshotManifest) appendHeader(b []byte) []byte {
 	be := binary.BigEndian
 	b = append(b, snapshotMagic...)
-	b = append(b, snapshotVersion)
+	b = append(b, m.version)
 	b = be.AppendUint64(b, m.applied)
 	b = be.AppendUint64(b, uint64(m.clock))
 	b = be.AppendUint64(b, uint64(m.logStart))
 	b = be.AppendUint64(b, uint64(m.logEnd))
 	b = be.AppendUint32(b, uint32(len(m.prods)))
 	b = append(b, m.prods...)
+	if m.version >= 2 {
+		b = be.AppendUint32(b, uint32(len(m.offs)))
+		b = append(b, m.offs...)
+	}
 	return be.AppendUint32(b, uint32(len(m.segs)))
 }
 

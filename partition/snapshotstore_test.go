@@ -133,17 +133,22 @@ func readFilePrefix(t testing.TB, fs vfs.FS, name string, n int64) []byte {
 	return b
 }
 
-// referenceStream encodes a snapshot stream from the documented format
-// (snapshot.go), independently of the code under test.
-func referenceStream(applied uint64, clock, logStart, logEnd int64, prods []byte, segs map[int64][]byte) []byte {
+// referenceStream encodes a snapshot stream of the given version from the
+// documented format (snapshot.go), independently of the code under test;
+// offs (the offset table) is left out of version 1.
+func referenceStream(version byte, applied uint64, clock, logStart, logEnd int64, prods, offs []byte, segs map[int64][]byte) []byte {
 	be := binary.BigEndian
-	b := append([]byte("SLPS"), 1)
+	b := append([]byte("SLPS"), version)
 	b = be.AppendUint64(b, applied)
 	b = be.AppendUint64(b, uint64(clock))
 	b = be.AppendUint64(b, uint64(logStart))
 	b = be.AppendUint64(b, uint64(logEnd))
 	b = be.AppendUint32(b, uint32(len(prods)))
 	b = append(b, prods...)
+	if version >= 2 {
+		b = be.AppendUint32(b, uint32(len(offs)))
+		b = append(b, offs...)
+	}
 	b = be.AppendUint32(b, uint32(len(segs)))
 	bases := make([]int64, 0, len(segs))
 	for base := range segs {
@@ -234,19 +239,21 @@ func TestSnapshotStoreLinked(t *testing.T) {
 				r.Attach(d)
 				seq := int32(0)
 				produceIdempotent(t, r, 4, &seq, 120)
+				commitOffsets(t, r, 4)
 				segs := r.log().Segments()
 				if len(segs) < 4 {
 					t.Fatalf("only %d segments", len(segs))
 				}
 
 				wantSegs := snapshotPrefixes(t, r)
+				wantOffsets := r.CommittedOffsets()
 				s, err := r.Snapshot()
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer s.Release()
-				want := referenceStream(r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
-					r.producers.appendTo(nil), wantSegs)
+				want := referenceStream(2, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+					r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), wantSegs)
 
 				if tc.retain {
 					if _, err := d.Propose(context.Background(), encodeAdvanceLogStart(segs[2].BaseOffset)); err != nil {
@@ -259,6 +266,7 @@ func TestSnapshotStoreLinked(t *testing.T) {
 				}
 				if tc.appendAfter {
 					produceIdempotent(t, r, 4, &seq, 5)
+					commitOffsets(t, r, 6)
 				}
 				var streamed bytes.Buffer
 				if err := s.Persist(&streamed); err != nil {
@@ -328,6 +336,9 @@ func TestSnapshotStoreLinked(t *testing.T) {
 				}
 				if got := snapshotPrefixes(t, dst); !mapsEqual(got, wantSegs) {
 					t.Fatalf("restored segments differ: %d segments, want %d", len(got), len(wantSegs))
+				}
+				if got := dst.CommittedOffsets(); len(wantOffsets) != 4 || !slices.Equal(got, wantOffsets) {
+					t.Fatalf("restored committed offsets %+v, want %+v", got, wantOffsets)
 				}
 			})
 		}
