@@ -99,3 +99,70 @@ func (e *UnknownStrategyError) Error() string {
 
 // Is makes errors.Is(err, ErrUnknownStrategy) true.
 func (e *UnknownStrategyError) Is(target error) bool { return target == ErrUnknownStrategy }
+
+// Errors of the Coordinator. Each names the group (and member) in its
+// message; match them with errors.Is.
+var (
+	// ErrUnknownGroup reports a group the coordinator does not have.
+	ErrUnknownGroup = errors.New("consumergroup: unknown group")
+
+	// ErrUnknownMember reports a member id the group does not have: it
+	// left, or was removed after its session timeout (or its rebalance
+	// timeout). The member has lost its partitions and must join again.
+	ErrUnknownMember = errors.New("consumergroup: unknown member")
+
+	// ErrFencedInstance reports a member whose static instance id was
+	// taken over by a newer member (a restart of the same instance).
+	ErrFencedInstance = errors.New("consumergroup: fenced instance")
+
+	// ErrStaleGeneration reports a commit from a generation that is not the
+	// group's current one (Kafka ILLEGAL_GENERATION): the member must
+	// heartbeat to learn the new generation and its assignment first.
+	ErrStaleGeneration = errors.New("consumergroup: stale generation")
+
+	// ErrNotAssigned reports a commit for a partition the member neither
+	// is assigned nor still owns.
+	ErrNotAssigned = errors.New("consumergroup: partition not assigned to the member")
+
+	// ErrGroupNotEmpty reports an administrative change (reset offsets,
+	// delete) of a group that has members.
+	ErrGroupNotEmpty = errors.New("consumergroup: group has live members")
+
+	// ErrInconsistentStrategy reports a join with a strategy other than the
+	// one the group's members use.
+	ErrInconsistentStrategy = errors.New("consumergroup: inconsistent assignment strategy")
+
+	// ErrInvalidRequest reports a join or heartbeat field out of range.
+	ErrInvalidRequest = errors.New("consumergroup: invalid request")
+
+	// ErrNotCoordinator reports a call to a coordinator that is not active
+	// (its node does not lead the metadata group).
+	ErrNotCoordinator = errors.New("consumergroup: not the coordinator")
+)
+
+// GroupError is a Coordinator error with the group, member and details it
+// concerns. It matches its sentinel (Err) with errors.Is.
+type GroupError struct {
+	Err    error  // the sentinel
+	Group  string // the group
+	Member string // the member id, when one is concerned
+	Detail string // more, such as the generations of a stale commit
+}
+
+func (e *GroupError) Error() string {
+	s := fmt.Sprintf("%v: group %q", e.Err, e.Group)
+	if e.Member != "" {
+		s += fmt.Sprintf(", member %q", e.Member)
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Unwrap returns the sentinel.
+func (e *GroupError) Unwrap() error { return e.Err }
+
+func groupErr(err error, group, member, format string, args ...any) *GroupError {
+	return &GroupError{Err: err, Group: group, Member: member, Detail: fmt.Sprintf(format, args...)}
+}
