@@ -56,10 +56,18 @@ func TestGroupStateInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := sampleState()
 			tt.edit(g)
-			if _, err := g.AppendBinary(nil); !errors.Is(err, ErrInvalidGroupState) {
-				t.Errorf("AppendBinary: %v, want ErrInvalidGroupState", err)
+			if err := g.Validate(); !errors.Is(err, ErrInvalidGroupState) {
+				t.Errorf("Validate: %v, want ErrInvalidGroupState", err)
 			}
 		})
+	}
+}
+
+func TestAppendBinaryUnencodable(t *testing.T) {
+	g := sampleState()
+	g.Members[1].Assigned = tps("zz/0")
+	if _, err := g.AppendBinary(nil); !errors.Is(err, ErrInvalidGroupState) {
+		t.Errorf("AppendBinary of a partition of an unlisted stream: %v", err)
 	}
 }
 
@@ -96,9 +104,12 @@ func FuzzDecodeGroupState(f *testing.F) {
 			}
 			return
 		}
+		if g.Validate() != nil {
+			return // framing only: callers validate
+		}
 		again, err := g.AppendBinary(nil)
 		if err != nil {
-			t.Fatalf("decoded state does not encode: %v", err)
+			t.Fatalf("decoded valid state does not encode: %v", err)
 		}
 		if !bytes.Equal(again, b[:len(b)-len(rest)]) {
 			t.Fatalf("re-encoding differs")

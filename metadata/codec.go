@@ -2,6 +2,9 @@ package metadata
 
 import (
 	"encoding/binary"
+	"fmt"
+
+	"github.com/sluicedb/sluice/consumergroup"
 )
 
 // Commands are what the metadata raft group replicates. The layout is
@@ -16,6 +19,8 @@ const (
 	cmdAlterStream         = 5
 	cmdAllocateProducerIDs = 6
 	cmdReassignPartition   = 7
+	cmdPutGroup            = 8
+	cmdDeleteGroup         = 9
 )
 
 var be = binary.BigEndian
@@ -84,10 +89,30 @@ func (c ReassignPartition) appendTo(dst []byte) []byte {
 	return dst
 }
 
+// appendTo embeds the group state's own encoding, which carries its own
+// version byte; it fails only if the state does not validate.
+func (c PutGroup) appendTo(dst []byte) ([]byte, error) {
+	dst = append(dst, commandVersion, cmdPutGroup)
+	dst = be.AppendUint64(dst, c.ExpectVersion)
+	dst = be.AppendUint64(dst, uint64(c.Timestamp))
+	dst, err := c.State.AppendBinary(dst)
+	if err != nil {
+		return nil, err
+	}
+	return dst, nil
+}
+
+func (c DeleteGroup) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdDeleteGroup)
+	dst = appendStr(dst, c.Name)
+	return be.AppendUint64(dst, c.Incarnation)
+}
+
 // decodeCommand decodes one command: a RegisterNode, RemoveNode,
-// CreateStream, DeleteStream, AlterStream, AllocateProducerIDs or
-// ReassignPartition value.
-// Strings are copied out of b. Errors wrap ErrCorrupt.
+// CreateStream, DeleteStream, AlterStream, AllocateProducerIDs,
+// ReassignPartition, PutGroup or DeleteGroup value.
+// Strings are copied out of b, and nothing decoded shares b's memory.
+// Errors wrap ErrCorrupt.
 func decodeCommand(b []byte) (any, error) {
 	r := reader{b: b}
 	if v := r.u8("version"); r.err == nil && v != commandVersion {
@@ -123,6 +148,10 @@ func decodeCommand(b []byte) (any, error) {
 		c = AllocateProducerIDs{Count: r.i64("count")}
 	case cmdReassignPartition:
 		c = decodeReassignPartition(&r)
+	case cmdPutGroup:
+		c = decodePutGroup(&r)
+	case cmdDeleteGroup:
+		c = DeleteGroup{Name: r.str("name"), Incarnation: r.u64("incarnation")}
 	default:
 		return nil, corrupt("command type %d", typ)
 	}
@@ -140,6 +169,14 @@ func decodeReassignPartition(r *reader) ReassignPartition {
 		for i := range c.Replicas {
 			c.Replicas[i] = r.str("replica")
 		}
+	}
+	return c
+}
+
+func decodePutGroup(r *reader) PutGroup {
+	c := PutGroup{ExpectVersion: r.u64("expect version"), Timestamp: r.i64("timestamp")}
+	if g := r.groupState("group state"); g != nil {
+		c.State = *g
 	}
 	return c
 }
@@ -234,6 +271,24 @@ func (r *reader) smallCount(what string, minSize int) int {
 		return 0
 	}
 	return n
+}
+
+// groupState reads a consumer group's state in consumergroup's encoding
+// (DecodeGroupState bounds its own lengths by the bytes left and checks
+// the framing only; Apply validates). The error wraps both ErrCorrupt and
+// consumergroup.ErrInvalidGroupState.
+func (r *reader) groupState(what string) *consumergroup.GroupState {
+	if r.err != nil {
+		return nil
+	}
+	g, rest, err := consumergroup.DecodeGroupState(r.b)
+	if err != nil {
+		r.err = fmt.Errorf("%w: %s at byte %d: %w", ErrCorrupt, what, r.off, err)
+		return nil
+	}
+	r.off += len(r.b) - len(rest)
+	r.b = rest
+	return g
 }
 
 // finish reports the first error, or trailing bytes.

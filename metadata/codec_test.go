@@ -1,10 +1,14 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/sluicedb/sluice/consumergroup"
+	"github.com/sluicedb/sluice/replication"
 )
 
 func allCommands() []any {
@@ -22,6 +26,17 @@ func allCommands() []any {
 		ReassignPartition{Partition: "s1-p0", Replicas: []string{"n2", "n1", "n3"}, Epoch: 0},
 		ReassignPartition{Partition: "s4294967295-p9999", Replicas: []string{"node-with-long-id.example"}, Epoch: 1<<32 - 1},
 		ReassignPartition{Partition: "s1-p1", Replicas: nil, Epoch: 3}, // refused by Apply, but it decodes
+		putGroup(group("g", 0, 2), 0, 1000),
+		putGroup(func() consumergroup.GroupState {
+			g := group("g", 2, 6) // FuzzDecodeCommand's base holds g at version 5, incarnation 1
+			g.Incarnation = 1
+			g.Members[1].InstanceID = "static-1"
+			return g
+		}(), 5, 1<<50),
+		putGroup(group("empty group \u00fc", 0, 0), 1<<63, -1), // refused by Apply, but it decodes
+		DeleteGroup{Name: "g"},
+		DeleteGroup{Name: "g", Incarnation: 1<<64 - 1},
+		DeleteGroup{Name: ""}, // refused by Apply, but it decodes
 	}
 }
 
@@ -62,6 +77,22 @@ func TestCommandBadHeader(t *testing.T) {
 		{2, cmdRemoveNode, 0, 1, 'a'},
 		{commandVersion, 0},
 		{commandVersion, 7},
+		{commandVersion, 10}, // the first free type
+		{commandVersion, cmdDeleteGroup, 0, 1, 'g', 0, 0, 0},
+		{commandVersion, cmdPutGroup, 0, 0, 0, 0, 0, 0, 0, 1}, // no timestamp, no state
+		// No state, an unknown state encoding, and a member count past the
+		// end (refused before allocating).
+		append([]byte{commandVersion, cmdPutGroup}, make([]byte, 16)...),
+		func() []byte {
+			b := raw(putGroup(group("g", 0, 1), 0, 1))
+			b[18] = 99 // the state's version byte
+			return b
+		}(),
+		func() []byte {
+			b := raw(putGroup(group("g", 0, 0), 0, 1))
+			be.PutUint32(b[len(b)-4:], 1<<31) // member count
+			return b
+		}(),
 		{commandVersion, cmdRemoveNode, 0xff, 0xff, 'a'}, // a length past the end
 		// A replica count past the end: refused before allocating.
 		{commandVersion, cmdReassignPartition, 0, 1, 'x', 0, 0, 0, 0, 0xff, 0, 0},
@@ -89,10 +120,42 @@ func TestCommandFormat(t *testing.T) {
 			"0107" + "0005" + "73312d7032" + "00000005" + "02" + "000162" + "000161"},
 		{CreateStream{Name: "s", Partitions: 3, ReplicationFactor: 2, RetentionMs: 4, RetentionBytes: -1, MaxRecordBytes: 5, Timestamp: 6},
 			"0103" + "000173" + "00000003" + "02" + "0000000000000004" + "ffffffffffffffff" + "00000005" + "0000000000000006"},
+		{DeleteGroup{Name: "g", Incarnation: 2}, "0109" + "000167" + "0000000000000002"},
 	}
+	// A put group embeds the state in consumergroup's encoding, which
+	// carries its own version byte.
+	g := group("g", 1, 1)
+	state, err := g.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, struct {
+		c    any
+		want string
+	}{putGroup(g, 5, 6), "0108" + "0000000000000005" + "0000000000000006" + hex.EncodeToString(state)})
 	for _, tt := range tests {
 		if got := hex.EncodeToString(raw(tt.c)); got != tt.want {
 			t.Errorf("%T: %s, want %s", tt.c, got, tt.want)
 		}
+	}
+}
+
+// TestCommandInvalidGroupState: decoding checks the framing only, so a
+// put group whose state is well framed but invalid decodes, and Apply
+// refuses it with a *ValidationError (not fatal), changing nothing.
+func TestCommandInvalidGroupState(t *testing.T) {
+	// The strategy is the assignor's name: "range" -> "rangx".
+	b := bytes.Replace(raw(putGroup(group("g", 0, 1), 0, 1)), []byte("\x00\x00\x00\x05range"), []byte("\x00\x00\x00\x05rangx"), 1)
+	if _, err := decodeCommand(b); err != nil {
+		t.Fatalf("decodeCommand = %v, want the framing accepted", err)
+	}
+	h := newHarness(t)
+	err, _ := h.apply(b).(error)
+	var fe *replication.FatalError
+	if errors.As(err, &fe) || !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Apply = %v, want a (non-fatal) ErrInvalidArgument", err)
+	}
+	if len(h.f.View().Groups()) != 0 {
+		t.Fatal("a refused command changed the state")
 	}
 }

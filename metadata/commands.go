@@ -5,6 +5,8 @@ import (
 	"net"
 	"slices"
 	"strconv"
+
+	"github.com/sluicedb/sluice/consumergroup"
 )
 
 // Limits and defaults of the commands.
@@ -114,6 +116,43 @@ type ReassignPartition struct {
 	Epoch uint32
 }
 
+// PutGroup creates or updates a consumer group's state, which the group
+// coordinator (on the metadata leader) writes at every change of the
+// group's generation, members or target assignment, so that another node
+// can take the coordinator over with them. The response is the stored
+// *consumergroup.GroupState (shared: Clone it to change it).
+//
+// ExpectVersion 0 creates the group: Apply refuses it with ErrGroupExists
+// if the name is in use, and otherwise gives it the next Incarnation of a
+// counter that only grows (State.Incarnation is ignored) and CreatedAt =
+// Timestamp. Another ExpectVersion updates the group: Apply refuses it with
+// ErrUnknownGroup if there is none, with a *GroupVersionConflictError if
+// the stored Version is not ExpectVersion or the stored Incarnation is not
+// State.Incarnation, and with a *ValidationError if State.Generation is
+// below the stored one; it keeps CreatedAt. Either way the stored state
+// gets Version = the raft index of the command and UpdatedAt = Timestamp;
+// State's own Version, CreatedAt and UpdatedAt are ignored.
+//
+// A PutGroup is not idempotent: a retry of one that was applied is
+// refused with ErrGroupVersionConflict (or ErrGroupExists), and the
+// caller reads the group to see whether its change is there.
+type PutGroup struct {
+	State         consumergroup.GroupState // must Validate
+	ExpectVersion uint64                   // 0: create; else the Version of the stored state it replaces
+	Timestamp     int64                    // the leader's Unix ms, stored as UpdatedAt (and CreatedAt on create)
+}
+
+// DeleteGroup removes a consumer group. Incarnation 0 removes whatever
+// group has the name; another removes it only if it is that incarnation
+// (so that deleting an older life of the group never deletes a newer
+// one), and is refused with ErrUnknownGroup otherwise, as is the delete
+// of a name with no group. The response is the deleted
+// *consumergroup.GroupState.
+type DeleteGroup struct {
+	Name        string
+	Incarnation uint64
+}
+
 // ProducerIDBlock is the producer ids [First, First+Count).
 type ProducerIDBlock struct {
 	First, Count int64
@@ -216,6 +255,23 @@ func (c ReassignPartition) validate() error {
 func (c AllocateProducerIDs) validate() error {
 	if c.Count < 1 || c.Count > MaxProducerIDBlock {
 		return invalid("count", "%d is not in 1..%d", c.Count, MaxProducerIDBlock)
+	}
+	return nil
+}
+
+func (c PutGroup) validate() error {
+	if err := c.State.Validate(); err != nil {
+		return invalid("group state", "%v", err)
+	}
+	if c.Timestamp < 0 {
+		return invalid("timestamp", "%d is negative", c.Timestamp)
+	}
+	return nil
+}
+
+func (c DeleteGroup) validate() error {
+	if err := consumergroup.ValidGroupName(c.Name); err != nil {
+		return invalid("name", "%v", err)
 	}
 	return nil
 }
@@ -328,6 +384,26 @@ func EncodeReassignPartition(c ReassignPartition) ([]byte, error) {
 
 // EncodeAllocateProducerIDs encodes an AllocateProducerIDs command.
 func EncodeAllocateProducerIDs(c AllocateProducerIDs) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.appendTo(nil), nil
+}
+
+// EncodePutGroup encodes a PutGroup command.
+func EncodePutGroup(c PutGroup) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	b, err := c.appendTo(nil)
+	if err != nil {
+		return nil, invalid("group state", "%v", err)
+	}
+	return b, nil
+}
+
+// EncodeDeleteGroup encodes a DeleteGroup command.
+func EncodeDeleteGroup(c DeleteGroup) ([]byte, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}

@@ -1,9 +1,10 @@
 // Package metadata is the cluster's metadata state machine: the node
 // registry, the streams with their partitions (hash-key ranges and replica
-// sets), and producer-id allocation. The cluster's metadata raft group runs
-// it on every voter (package replication drives it through FSM's Apply,
-// Snapshot and Restore); the server proposes the commands that the Encode
-// functions build, and answers metadata requests from View.
+// sets), producer-id allocation, and the consumer groups' state. The
+// cluster's metadata raft group runs it on every voter (package
+// replication drives it through FSM's Apply, Snapshot and Restore); the
+// server proposes the commands that the Encode functions build, and
+// answers metadata requests from View.
 //
 // # State
 //
@@ -22,6 +23,14 @@
 //     assigned, which its nodes bootstrap the partition's group with).
 //   - The next producer id: AllocateProducerIDs hands out blocks from a
 //     counter that only grows, so no two blocks overlap.
+//   - Consumer groups, by name: each a consumergroup.GroupState (generation,
+//     members, target assignment) that the group coordinator, which runs on
+//     the metadata leader, writes with PutGroup at every change, so that a
+//     coordinator on another node carries on with it after a failover.
+//     Each life of a group has an incarnation that is never reused (a
+//     counter that only grows, from 1), and a version, the raft index of
+//     its last change, that a PutGroup update must name (optimistic
+//     concurrency).
 //
 // # Invariants
 //
@@ -32,9 +41,11 @@
 //  2. A command Apply refuses (a *ValidationError, ErrStreamExists,
 //     ErrStreamNotFound, ErrNotEnoughNodes, ErrNodeNotFound,
 //     ErrNodeRemoved, ErrProducerIDsExhausted, ErrNodeNotActive,
-//     ErrPartitionNotFound, ErrReplicasChanged) is refused the same way on
-//     every replica and changes nothing. A command that does not decode is
-//     fatal (replication.Fatal): the replica stops rather than skip it.
+//     ErrPartitionNotFound, ErrReplicasChanged, ErrGroupExists,
+//     ErrUnknownGroup, a *GroupVersionConflictError) is refused the same
+//     way on every replica and changes nothing. A command that does not
+//     decode is fatal (replication.Fatal): the replica stops rather than
+//     skip it.
 //  3. A stream's partitions' hash-key ranges are contiguous, in partition
 //     order, and cover [0, 2^128) with no gap or overlap.
 //  4. A replica set holds distinct registered nodes: ReplicationFactor of
@@ -46,6 +57,12 @@
 //  5. Producer-id blocks never overlap: the counter only grows.
 //  6. Bad bytes (a command, a snapshot) never panic: they are ErrCorrupt,
 //     and every length is bounded by the bytes left before allocating.
+//  7. A consumer group's state validated when it was applied
+//     (GroupState.Validate; a snapshot's states are checked for framing
+//     only, so limits may tighten later); its
+//     incarnation is below the counter and no other group has it; its
+//     version is at most the View's; its generation never goes down while
+//     the incarnation lasts.
 //
 // # Concurrency
 //
@@ -54,8 +71,8 @@
 // View: readers never block Apply nor see a half-applied command. Each
 // change publishes a new View that shares the unchanged parts with the
 // previous one (path copying; the state is small). Everything reached from
-// a View is shared and must not be modified. The package starts no
-// goroutines.
+// a View is shared and must not be modified (a consumer group's state is
+// changed on a GroupState.Clone). The package starts no goroutines.
 //
 // # Durability
 //
@@ -88,15 +105,22 @@
 //	  6 allocate producer ids: count i64
 //	  7 reassign partition: partition id str, epoch u32, replica count u8,
 //	                     then that many node ids (str), leader first
+//	  8 put group:       expect version u64, timestamp i64, group state
+//	  9 delete group:    name str, incarnation u64 (0 = any)
+//
+// A group state is consumergroup's encoding (GroupState.AppendBinary,
+// consumergroup.DecodeGroupState): it has its own version byte, and its
+// str is a u32 length and the bytes.
 //
 // A command is exactly its fields: trailing bytes do not decode. Decoding
-// checks only the framing; Apply validates the values and answers a bad
-// one with a *ValidationError on every replica alike. Node states are
-// 1 joining, 2 active, 3 removed. Timestamps are the leader's Unix ms.
+// checks only the framing (DecodeGroupState too), so that tightening a
+// limit later never makes a stored entry unreadable. Apply validates the values and answers a bad one with a
+// *ValidationError on every replica alike. Node states are 1 joining,
+// 2 active, 3 removed. Timestamps are the leader's Unix ms.
 //
 // Snapshot (snapshot.go), the whole state, encoded deterministically:
 //
-//	magic "SLMD", version u8 = 2
+//	magic "SLMD", version u8 = 3
 //	applied index u64, state version u64 (raft index of the last change),
 //	next producer id i64, next stream id u64
 //	node count u32, then per node, sorted by id:
@@ -108,17 +132,23 @@
 //	    hash key start [16]u8, hash key end [16]u8 (big-endian, inclusive),
 //	    epoch u32, replica count u8, then that many node ids (str), leader
 //	    first
+//	next group incarnation u64
+//	group count u32, then per group, sorted by name: group state
 //	CRC-32C (Castagnoli) u32 of every byte before it
 //
-// Version 1 is version 2 without the partition epoch (every epoch 0); it
-// is still read, and never written.
+// Version 2 is version 3 without the next group incarnation and the
+// groups (no groups; the counter starts at 1). Version 1 is version 2
+// without the partition epoch (every epoch 0). Both are still read, and
+// never written.
 //
 // Partition ids and numbers are not stored: they follow from the stream id
 // and the position. Restore checks every invariant above (sorted, valid
 // and unique names and ids, known states, limits in range, hash-key ranges
 // contiguous over the whole space, replica sets of distinct registered
 // nodes, replication factor many at epoch 0 and 1..MaxReplicationFactor
-// otherwise, version <= applied index) and refuses
+// otherwise, version <= applied index; groups sorted by unique name, each
+// valid, with a unique incarnation in 1..next-1, a version in 1..the
+// state version, and timestamps not negative) and refuses
 // anything else as ErrCorrupt; every count is bounded by the bytes left
 // before anything is allocated.
 package metadata

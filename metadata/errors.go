@@ -13,7 +13,9 @@ import (
 var (
 	// ErrInvalidArgument reports a command field out of its range: a bad
 	// stream name or node id, a partition count, replication factor,
-	// retention or record size limit out of bounds, a malformed address.
+	// retention or record size limit out of bounds, a malformed address, a
+	// consumer group state that does not validate or whose generation
+	// would go down.
 	// errors.As with *ValidationError gives the field.
 	ErrInvalidArgument = errors.New("metadata: invalid argument")
 
@@ -57,6 +59,22 @@ var (
 	// would pass the largest int64.
 	ErrProducerIDsExhausted = errors.New("metadata: producer ids exhausted")
 
+	// ErrGroupExists reports a PutGroup that creates a consumer group
+	// (ExpectVersion 0) under a name already in use.
+	ErrGroupExists = errors.New("metadata: consumer group already exists")
+
+	// ErrUnknownGroup reports a PutGroup update or a DeleteGroup of a
+	// consumer group that does not exist, or a DeleteGroup of another
+	// incarnation (life) of the group than the one stored.
+	ErrUnknownGroup = errors.New("metadata: unknown consumer group")
+
+	// ErrGroupVersionConflict reports a PutGroup update built from another
+	// version or incarnation of the group than the stored one (optimistic
+	// concurrency: a concurrent change is not overwritten). Nothing
+	// changed; read the group again and decide anew. errors.As with
+	// *GroupVersionConflictError gives the versions.
+	ErrGroupVersionConflict = errors.New("metadata: consumer group version conflict")
+
 	// ErrCorrupt reports bytes that do not decode: a command (Apply then
 	// fails the replica with replication.Fatal wrapping it) or a snapshot
 	// (Restore refuses it and keeps the old state).
@@ -76,6 +94,24 @@ func (e *ValidationError) Error() string {
 
 // Is makes errors.Is(err, ErrInvalidArgument) true.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidArgument }
+
+// GroupVersionConflictError details an ErrGroupVersionConflict.
+type GroupVersionConflictError struct {
+	Group string
+	// Want is the PutGroup's ExpectVersion, Got the stored group's Version.
+	Want, Got uint64
+	// WantIncarnation is the PutGroup's State.Incarnation, GotIncarnation
+	// the stored group's Incarnation.
+	WantIncarnation, GotIncarnation uint64
+}
+
+func (e *GroupVersionConflictError) Error() string {
+	return fmt.Sprintf("metadata: consumer group version conflict: group %q is at version %d of incarnation %d, the update was built from version %d of incarnation %d",
+		e.Group, e.Got, e.GotIncarnation, e.Want, e.WantIncarnation)
+}
+
+// Is makes errors.Is(err, ErrGroupVersionConflict) true.
+func (e *GroupVersionConflictError) Is(target error) bool { return target == ErrGroupVersionConflict }
 
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}

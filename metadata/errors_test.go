@@ -24,7 +24,8 @@ func TestValidationError(t *testing.T) {
 func TestErrorsArePrefixed(t *testing.T) {
 	for _, err := range []error{ErrInvalidArgument, ErrStreamExists, ErrStreamNotFound, ErrNotEnoughNodes,
 		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted, ErrCorrupt, corrupt("x %d", 1),
-		ErrNodeNotActive, ErrPartitionNotFound, ErrReplicasChanged} {
+		ErrNodeNotActive, ErrPartitionNotFound, ErrReplicasChanged, ErrGroupExists, ErrUnknownGroup,
+		ErrGroupVersionConflict, &GroupVersionConflictError{Group: "g"}} {
 		if !strings.HasPrefix(err.Error(), "metadata: ") {
 			t.Errorf("%q lacks the package prefix", err)
 		}

@@ -52,7 +52,9 @@ func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 // The response is a *Node (RegisterNode, RemoveNode), a *Stream
 // (CreateStream, AlterStream, and DeleteStream: the deleted stream), a
 // ProducerIDBlock (AllocateProducerIDs), a *Partition (ReassignPartition),
-// or one of the errors of errors.go
+// a *consumergroup.GroupState (PutGroup: the stored state; DeleteGroup:
+// the deleted one; shared, not to be modified), or one of the errors of
+// errors.go
 // when the command is refused; a refused command changes nothing. An entry
 // at or below the applied index (a replay) is skipped with a nil response.
 // A command that does not decode returns a *replication.FatalError
@@ -83,6 +85,10 @@ func (f *FSM) Apply(e replication.Entry) any {
 		nv, resp = v.applyAllocateProducerIDs(c)
 	case ReassignPartition:
 		nv, resp = v.applyReassignPartition(c)
+	case PutGroup:
+		nv, resp = v.applyPutGroup(c, e.Index)
+	case DeleteGroup:
+		nv, resp = v.applyDeleteGroup(c)
 	}
 	if nv != nil && nv != v {
 		nv.version = e.Index
@@ -260,6 +266,58 @@ func (v *View) applyReassignPartition(c ReassignPartition) (*View, any) {
 	}
 	np.Epoch++
 	return v.withStream(&s), np
+}
+
+// applyPutGroup stores c.State as the group's state at raft index index.
+// c was decoded from the entry: nothing else holds its slices, so the View
+// keeps them.
+func (v *View) applyPutGroup(c PutGroup, index uint64) (*View, any) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	g := c.State
+	old := v.groups[g.Name]
+	switch {
+	case c.ExpectVersion == 0 && old != nil:
+		return nil, fmt.Errorf("%w: %q (incarnation %d, version %d)", ErrGroupExists, g.Name, old.Incarnation, old.Version)
+	case c.ExpectVersion == 0:
+		if v.nextGroupIncarnation == math.MaxUint64 {
+			return nil, invalid("incarnation", "group incarnations exhausted")
+		}
+		g.Incarnation = v.nextGroupIncarnation
+		g.CreatedAt = c.Timestamp
+	case old == nil:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownGroup, g.Name)
+	case old.Version != c.ExpectVersion || old.Incarnation != g.Incarnation:
+		return nil, &GroupVersionConflictError{Group: g.Name, Want: c.ExpectVersion, Got: old.Version,
+			WantIncarnation: g.Incarnation, GotIncarnation: old.Incarnation}
+	case g.Generation < old.Generation:
+		return nil, invalid("generation", "group %q: %d is below the stored %d", g.Name, g.Generation, old.Generation)
+	default:
+		g.CreatedAt = old.CreatedAt
+	}
+	g.Version = index
+	g.UpdatedAt = c.Timestamp
+	nv := v.withGroup(&g)
+	if old == nil {
+		nv.nextGroupIncarnation++
+	}
+	return nv, &g
+}
+
+func (v *View) applyDeleteGroup(c DeleteGroup) (*View, any) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	old := v.groups[c.Name]
+	if old == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownGroup, c.Name)
+	}
+	if c.Incarnation != 0 && c.Incarnation != old.Incarnation {
+		return nil, fmt.Errorf("%w: %q of incarnation %d (the group is incarnation %d)",
+			ErrUnknownGroup, c.Name, c.Incarnation, old.Incarnation)
+	}
+	return v.withoutGroup(c.Name), old
 }
 
 // Changed returns a channel that is closed at the next change of the View

@@ -418,12 +418,29 @@ func commandScript() []any {
 	}
 	cmds = append(cmds, RemoveNode{ID: "n2"}, node("n6", NodeActive), stream("after", 12, 3))
 	// Stream "after" has id 21 (one per CreateStream above that succeeds).
-	return append(cmds,
+	cmds = append(cmds,
 		ReassignPartition{Partition: "s21-p0", Replicas: []string{"n6", "n1"}, Epoch: 0},
 		ReassignPartition{Partition: "s21-p0", Replicas: []string{"n1", "n6", "n3", "n4", "n5"}, Epoch: 1},
 		ReassignPartition{Partition: "s21-p1", Replicas: []string{"n2"}, Epoch: 0}, // refused: removed
 		ReassignPartition{Partition: "s21-p5", Replicas: []string{"n5"}, Epoch: 0},
 	)
+	// Consumer groups, last (tests of old snapshot versions leave them
+	// out). The harness applies command i at raft index i+1, so a group's
+	// Version is len(cmds) right after the command that changed it.
+	cmds = append(cmds, putGroup(group("g1", 0, 2), 0, 7000)) // incarnation 1
+	g1 := uint64(len(cmds))
+	cmds = append(cmds, putGroup(group("g2", 3, 3), 0, 7001)) // incarnation 2
+	up := group("g1", 1, 3)
+	up.Incarnation = 1
+	cmds = append(cmds, putGroup(up, g1, 7002),
+		putGroup(up, g1, 7003), // refused: stale version
+		DeleteGroup{Name: "g2", Incarnation: 2},
+		putGroup(group("g2", 0, 1), 0, 7004),        // incarnation 3
+		DeleteGroup{Name: "g2", Incarnation: 2},     // refused: an older life
+		putGroup(group("g3 \u00fc", 0, 0), 0, 7005), // incarnation 4
+		putGroup(group("g3 \u00fc", 0, 0), 0, 7006), // refused: exists
+	)
+	return cmds
 }
 
 // TestDeterminism applies the same commands to two state machines and

@@ -39,6 +39,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	base := newHarness(f)
 	base.nodes(3)
 	base.must(stream("orders", 4, 3))
+	base.must(putGroup(group("g", 1, 2), 0, 100)) // incarnation 1, version 5
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c any
 		var err error
@@ -75,7 +76,7 @@ func FuzzDecodeCommand(f *testing.F) {
 func isRefusal(err error) bool {
 	for _, e := range []error{ErrInvalidArgument, ErrStreamExists, ErrStreamNotFound, ErrNotEnoughNodes,
 		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted, ErrNodeNotActive, ErrPartitionNotFound,
-		ErrReplicasChanged} {
+		ErrReplicasChanged, ErrGroupExists, ErrUnknownGroup, ErrGroupVersionConflict} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -103,13 +104,18 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	small.must(ReassignPartition{Partition: "s1-p0", Replicas: []string{"n3"}})
 	small.must(ReassignPartition{Partition: "s1-p1", Replicas: []string{"n2", "n3"}})
 	reassigned := snapshotOf(f, small.f)
+	small.must(putGroup(group("g", 2, 2), 0, 7))
+	small.must(putGroup(group("h", 0, 0), 0, 8))
+	withGroups := snapshotOf(f, small.f)
 	f.Add([]byte{})
-	f.Add(encodeSnapshot(emptyView(), 0))
+	f.Add(encodeView(f, emptyView(), 0))
 	f.Add(valid)
 	f.Add(more)
 	f.Add(reassigned)
+	f.Add(withGroups)
 	if v, applied, err := decodeSnapshot(valid); err == nil {
-		f.Add(encodeSnapshotV1(v, applied))
+		f.Add(encodeSnapshotOld(v, applied, snapshotVersionV1))
+		f.Add(encodeSnapshotOld(v, applied, snapshotVersionV2))
 	}
 	f.Add(append(bytes.Clone(valid), 1, 2, 3, 4, 5))
 	f.Add(valid[:len(valid)/2])
@@ -135,9 +141,9 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			if err := checkView(v); err != nil {
 				t.Fatal(err)
 			}
-			again := encodeSnapshot(v, applied)
-			if in[len(snapshotMagic)] == snapshotVersionV1 {
-				again = encodeSnapshotV1(v, applied)
+			again := encodeView(t, v, applied)
+			if version := in[len(snapshotMagic)]; version != snapshotVersion {
+				again = encodeSnapshotOld(v, applied, version)
 			}
 			if !bytes.Equal(again, in) {
 				t.Fatalf("round trip differs")

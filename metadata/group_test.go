@@ -95,7 +95,7 @@ func TestGroupRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		f, g := start()
-		waitUntil(t, 10*time.Second, "state replayed", func() bool { return bytes.Equal(encodeSnapshot(f.View(), 0), want) })
+		waitUntil(t, 10*time.Second, "state replayed", func() bool { return bytes.Equal(encodeView(t, f.View(), 0), want) })
 		return f, g
 	}
 
@@ -110,7 +110,7 @@ func TestGroupRestart(t *testing.T) {
 		t.Fatal("a refused command must come back as Propose's error")
 	}
 
-	f, g = restart(g, encodeSnapshot(f.View(), 0)) // replays the whole log
+	f, g = restart(g, encodeView(t, f.View(), 0)) // replays the whole log
 	if b := propose(g, enc(EncodeAllocateProducerIDs(AllocateProducerIDs{Count: 10}))).(ProducerIDBlock); b.First != 0 {
 		t.Fatalf("block %+v", b)
 	}
@@ -126,7 +126,7 @@ func TestGroupRestart(t *testing.T) {
 	}
 	propose(g, enc(EncodeAlterStream(AlterStream{Name: "a", RetentionMs: 1000})))
 
-	f, g = restart(g, encodeSnapshot(f.View(), 0)) // restores the snapshot, replays the rest
+	f, g = restart(g, encodeView(t, f.View(), 0)) // restores the snapshot, replays the rest
 	if b := propose(g, enc(EncodeAllocateProducerIDs(AllocateProducerIDs{Count: 1}))).(ProducerIDBlock); b.First != 10 {
 		t.Fatalf("block after restart %+v, want first 10", b)
 	}

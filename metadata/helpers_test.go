@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sluicedb/sluice/consumergroup"
 	"github.com/sluicedb/sluice/replication"
 )
 
@@ -25,6 +26,14 @@ func raw(c any) []byte {
 	case AllocateProducerIDs:
 		return c.appendTo(nil)
 	case ReassignPartition:
+		return c.appendTo(nil)
+	case PutGroup:
+		b, err := c.appendTo(nil)
+		if err != nil {
+			panic(fmt.Sprintf("raw: %+v: %v", c, err)) // AppendBinary encodes only valid states
+		}
+		return b
+	case DeleteGroup:
 		return c.appendTo(nil)
 	}
 	panic(fmt.Sprintf("raw: %T is not a command", c))
@@ -89,4 +98,40 @@ func snapshotOf(t testing.TB, f *FSM) []byte {
 		t.Fatal(err)
 	}
 	return w.Bytes()
+}
+
+// encodeView is encodeSnapshot of a View that must encode.
+func encodeView(t testing.TB, v *View, applied uint64) []byte {
+	t.Helper()
+	b, err := encodeSnapshot(v, applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// group is a valid consumer group state of the given generation: members
+// m001, m002, …, subscribed to "orders" and "audit", with the partitions
+// of "orders" 0..3 dealt round robin. Members, Streams and Assigned are
+// non-nil only when they hold something, as decoding leaves them.
+func group(name string, generation int32, members int) consumergroup.GroupState {
+	g := consumergroup.GroupState{Name: name, Generation: generation, Strategy: consumergroup.RangeName}
+	for i := range members {
+		g.Members = append(g.Members, consumergroup.MemberState{
+			ID: fmt.Sprintf("m%03d", i+1), Streams: []string{"audit", "orders"},
+			SessionTimeoutMs: 10000, RebalanceTimeoutMs: 30000,
+		})
+	}
+	for p := range int32(4) {
+		if members > 0 {
+			m := &g.Members[int(p)%members]
+			m.Assigned = append(m.Assigned, consumergroup.TopicPartition{Stream: "orders", Partition: p})
+		}
+	}
+	return g
+}
+
+// putGroup is a PutGroup of g at the leader time ts.
+func putGroup(g consumergroup.GroupState, expect uint64, ts int64) PutGroup {
+	return PutGroup{State: g, ExpectVersion: expect, Timestamp: ts}
 }

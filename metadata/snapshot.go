@@ -15,10 +15,12 @@ import (
 // ("Formats"). On-disk and on-wire format; never change.
 const (
 	snapshotMagic = "SLMD"
-	// snapshotVersion is the layout encodeSnapshot writes. Version 1 (no
+	// snapshotVersion is the layout encodeSnapshot writes. Version 2 (no
+	// consumer groups) and version 1 (neither consumer groups nor
 	// partition epochs; every replica set of replication factor many
-	// nodes) is still read.
-	snapshotVersion   = 2
+	// nodes) are still read.
+	snapshotVersion   = 3
+	snapshotVersionV2 = 2
 	snapshotVersionV1 = 1
 
 	// MaxSnapshotBytes bounds a snapshot Restore reads.
@@ -30,12 +32,18 @@ const (
 	minPartitionSizeV1 = 16 + 16 + 1
 	minPartitionSize   = 16 + 16 + 4 + 1
 	crcSize            = 4
+	// minGroupSize is the smallest consumergroup encoding of a group:
+	// version, name length, incarnation, version, generation, strategy
+	// length, created at, updated at, member count.
+	minGroupSize = 1 + 4 + 8 + 8 + 4 + 4 + 8 + 8 + 4
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeSnapshot encodes v, applied up to applied.
-func encodeSnapshot(v *View, applied uint64) []byte {
+// encodeSnapshot encodes v, applied up to applied. It fails only if a
+// consumer group's state cannot be encoded (GroupState.AppendBinary),
+// which no decoded or applied state is.
+func encodeSnapshot(v *View, applied uint64) ([]byte, error) {
 	b := append([]byte(snapshotMagic), snapshotVersion)
 	b = be.AppendUint64(b, applied)
 	b = be.AppendUint64(b, v.version)
@@ -71,7 +79,15 @@ func encodeSnapshot(v *View, applied uint64) []byte {
 			}
 		}
 	}
-	return be.AppendUint32(b, crc32.Checksum(b, crcTable))
+	b = be.AppendUint64(b, v.nextGroupIncarnation)
+	b = be.AppendUint32(b, uint32(len(v.groupNames)))
+	for _, name := range v.groupNames {
+		var err error
+		if b, err = v.groups[name].AppendBinary(b); err != nil {
+			return nil, fmt.Errorf("metadata: snapshot of consumer group %q: %w", name, err)
+		}
+	}
+	return be.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
 }
 
 // decodeSnapshot decodes and checks a snapshot. Errors wrap ErrCorrupt.
@@ -84,7 +100,7 @@ func decodeSnapshot(b []byte) (v *View, applied uint64, err error) {
 		return nil, 0, corrupt("snapshot checksum %#08x, want %#08x", got, want)
 	}
 	version := body[len(snapshotMagic)]
-	if string(body[:len(snapshotMagic)]) != snapshotMagic || version != snapshotVersion && version != snapshotVersionV1 {
+	if string(body[:len(snapshotMagic)]) != snapshotMagic || (version < snapshotVersionV1 || version > snapshotVersion) {
 		return nil, 0, corrupt("snapshot magic %q version %d", body[:len(snapshotMagic)], version)
 	}
 	r := reader{b: body[len(snapshotMagic)+1:], off: len(snapshotMagic) + 1}
@@ -102,6 +118,11 @@ func decodeSnapshot(b []byte) (v *View, applied uint64, err error) {
 	}
 	if err := decodeStreams(&r, v, version); err != nil {
 		return nil, 0, err
+	}
+	if version >= snapshotVersion {
+		if err := decodeGroups(&r, v); err != nil {
+			return nil, 0, err
+		}
 	}
 	if err := r.finish("snapshot"); err != nil {
 		return nil, 0, err
@@ -223,6 +244,41 @@ func decodePartition(r *reader, v *View, s *Stream, i int, version byte) error {
 	return nil
 }
 
+func decodeGroups(r *reader, v *View) error {
+	v.nextGroupIncarnation = r.u64("next group incarnation")
+	n := r.count("group count", minGroupSize)
+	if r.err != nil {
+		return r.err
+	}
+	if v.nextGroupIncarnation < 1 {
+		return corrupt("snapshot: next group incarnation 0")
+	}
+	v.groupNames = make([]string, 0, n)
+	incarnations := make(map[uint64]bool, n)
+	for range n {
+		g := r.groupState("snapshot consumer group")
+		if r.err != nil {
+			return r.err
+		}
+		if k := len(v.groupNames); k > 0 && v.groupNames[k-1] >= g.Name {
+			return corrupt("snapshot consumer group %q after %q", g.Name, v.groupNames[k-1])
+		}
+		// Each create takes the next incarnation, and an update keeps it.
+		if g.Incarnation == 0 || g.Incarnation >= v.nextGroupIncarnation || incarnations[g.Incarnation] {
+			return corrupt("snapshot consumer group %q: incarnation %d (next %d) not unique or out of range",
+				g.Name, g.Incarnation, v.nextGroupIncarnation)
+		}
+		if g.Version == 0 || g.Version > v.version || g.CreatedAt < 0 || g.UpdatedAt < 0 {
+			return corrupt("snapshot consumer group %q: version %d (state version %d), created at %d, updated at %d",
+				g.Name, g.Version, v.version, g.CreatedAt, g.UpdatedAt)
+		}
+		incarnations[g.Incarnation] = true
+		v.groupNames = append(v.groupNames, g.Name)
+		v.groups[g.Name] = g
+	}
+	return nil
+}
+
 // increment adds 1 to the 128-bit big-endian k and reports false if it
 // wrapped.
 func increment(k *[16]byte) bool {
@@ -249,7 +305,11 @@ func (f *FSM) Snapshot() (replication.Snapshot, error) {
 
 // Persist writes the snapshot.
 func (s metadataSnapshot) Persist(w io.Writer) error {
-	_, err := w.Write(encodeSnapshot(s.view, s.applied))
+	b, err := encodeSnapshot(s.view, s.applied)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
 	return err
 }
 

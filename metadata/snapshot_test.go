@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"testing/iotest"
+
+	"github.com/sluicedb/sluice/consumergroup"
 )
 
 // scripted returns a harness that applied commandScript.
@@ -35,7 +37,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			if f.AppliedIndex() != h.f.AppliedIndex() || a.Version() != b.Version() || a.NextProducerID() != b.NextProducerID() {
 				t.Fatalf("applied %d/%d version %d/%d", f.AppliedIndex(), h.f.AppliedIndex(), b.Version(), a.Version())
 			}
-			if !reflect.DeepEqual(a.Nodes(), b.Nodes()) || !reflect.DeepEqual(a.Streams(), b.Streams()) {
+			if !reflect.DeepEqual(a.Nodes(), b.Nodes()) || !reflect.DeepEqual(a.Streams(), b.Streams()) ||
+				!reflect.DeepEqual(a.Groups(), b.Groups()) || a.nextGroupIncarnation != b.nextGroupIncarnation {
 				t.Fatal("restored view differs")
 			}
 			for _, s := range b.Streams() {
@@ -47,9 +50,18 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			}
 			// The restored replica goes on exactly like the original.
 			r := &harness{t: t, f: f, index: h.index}
-			for _, c := range []any{stream("later", 5, 2), AllocateProducerIDs{Count: 3}, RemoveNode{ID: "n1"}} {
-				h.do(c)
-				r.do(c)
+			later := []any{stream("later", 5, 2), AllocateProducerIDs{Count: 3}, RemoveNode{ID: "n1"},
+				putGroup(group("later", 0, 2), 0, 9000), DeleteGroup{Name: "g2"}}
+			if g, ok := a.Group("g1"); ok {
+				up := group("g1", g.Generation+1, 1)
+				up.Incarnation = g.Incarnation
+				later = append(later, putGroup(up, g.Version, 9001))
+			}
+			for _, c := range later {
+				ra, rb := h.do(c), r.do(c)
+				if !reflect.DeepEqual(ra, rb) {
+					t.Fatalf("%+v answered %v by the original, %v by the restored replica", c, ra, rb)
+				}
 			}
 			if !bytes.Equal(snapshotOf(t, h.f), snapshotOf(t, r.f)) {
 				t.Fatal("a restored replica diverged")
@@ -80,16 +92,43 @@ func TestSnapshotIsPointInTime(t *testing.T) {
 }
 
 func TestSnapshotFormat(t *testing.T) {
-	got := encodeSnapshot(emptyView(), 0)
-	want := []byte("SLMD\x02" +
+	got := encodeView(t, emptyView(), 0)
+	want := []byte("SLMD\x03" +
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // applied
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // version
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // next producer id
 		"\x00\x00\x00\x00\x00\x00\x00\x01" + // next stream id
-		"\x00\x00\x00\x00" + "\x00\x00\x00\x00") // no nodes, no streams
+		"\x00\x00\x00\x00" + "\x00\x00\x00\x00" + // no nodes, no streams
+		"\x00\x00\x00\x00\x00\x00\x00\x01" + // next group incarnation
+		"\x00\x00\x00\x00") // no groups
 	want = be.AppendUint32(want, crc32.Checksum(want, crc32.MakeTable(crc32.Castagnoli)))
 	if !bytes.Equal(got, want) {
 		t.Fatalf("empty snapshot\n got %x\nwant %x", got, want)
+	}
+
+	// Groups follow the streams in consumergroup's own encoding, sorted by
+	// name.
+	h := newHarness(t)
+	h.must(putGroup(group("b", 0, 1), 0, 2))
+	h.must(putGroup(group("a", 0, 2), 0, 3))
+	want = []byte("SLMD\x03" +
+		"\x00\x00\x00\x00\x00\x00\x00\x02" + // applied
+		"\x00\x00\x00\x00\x00\x00\x00\x02" + // version
+		"\x00\x00\x00\x00\x00\x00\x00\x00" + // next producer id
+		"\x00\x00\x00\x00\x00\x00\x00\x01" + // next stream id
+		"\x00\x00\x00\x00" + "\x00\x00\x00\x00" + // no nodes, no streams
+		"\x00\x00\x00\x00\x00\x00\x00\x03" + // next group incarnation
+		"\x00\x00\x00\x02") // two groups
+	for _, name := range []string{"a", "b"} {
+		g, _ := h.f.View().Group(name)
+		var err error
+		if want, err = g.AppendBinary(want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = be.AppendUint32(want, crc32.Checksum(want, crc32.MakeTable(crc32.Castagnoli)))
+	if got := snapshotOf(t, h.f); !bytes.Equal(got, want) {
+		t.Fatalf("snapshot with groups\n got %x\nwant %x", got, want)
 	}
 }
 
@@ -108,13 +147,14 @@ func mutated(t *testing.T, h *harness, fn func(v *View, applied *uint64)) []byte
 		t.Fatal(err)
 	}
 	fn(v, &applied)
-	return encodeSnapshot(v, applied)
+	return encodeView(t, v, applied)
 }
 
 func TestRestoreRefusesCorrupt(t *testing.T) {
 	h := scripted(t)
 	good := snapshotOf(t, h.f)
 	first := func(v *View) *Stream { return v.streams[v.names[0]] }
+	firstGroup := func(v *View) *consumergroup.GroupState { return v.groups[v.groupNames[0]] }
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 0x40
 
@@ -128,7 +168,7 @@ func TestRestoreRefusesCorrupt(t *testing.T) {
 		"trailing signed":  resign(append(bytes.Clone(good[:len(good)-crcSize]), 0, 0, 0, 0, 9)),
 		"flipped byte":     flipped,
 		"bad magic":        resign(append([]byte("XLMD"), good[4:]...)),
-		"bad version":      resign(append([]byte("SLMD\x03"), good[5:]...)),
+		"bad version":      resign(append([]byte("SLMD\x04"), good[5:]...)),
 		"version 0":        resign(append([]byte("SLMD\x00"), good[5:]...)),
 		"huge node count": resign(func() []byte {
 			b := bytes.Clone(good)
@@ -170,6 +210,25 @@ func TestRestoreRefusesCorrupt(t *testing.T) {
 			s := v.streams["after"]
 			s.Partitions[0].Epoch, s.Partitions[0].Replicas = 1, nil
 		}),
+		"v2 with groups":           resign(append([]byte("SLMD\x02"), good[5:]...)),
+		"next group incarnation 0": mutated(t, h, func(v *View, _ *uint64) { v.nextGroupIncarnation = 0 }),
+		"groups unsorted": mutated(t, h, func(v *View, _ *uint64) {
+			v.groupNames[0], v.groupNames[1] = v.groupNames[1], v.groupNames[0]
+		}),
+		"group incarnation 0":     mutated(t, h, func(v *View, _ *uint64) { firstGroup(v).Incarnation = 0 }),
+		"group incarnation ahead": mutated(t, h, func(v *View, _ *uint64) { firstGroup(v).Incarnation = v.nextGroupIncarnation }),
+		"group incarnation twice": mutated(t, h, func(v *View, _ *uint64) {
+			v.groups[v.groupNames[1]].Incarnation = firstGroup(v).Incarnation
+		}),
+		"group version 0":          mutated(t, h, func(v *View, _ *uint64) { firstGroup(v).Version = 0 }),
+		"group version ahead":      mutated(t, h, func(v *View, _ *uint64) { firstGroup(v).Version = v.version + 1 }),
+		"group negative timestamp": mutated(t, h, func(v *View, _ *uint64) { firstGroup(v).UpdatedAt = -1 }),
+		"huge group count": func() []byte {
+			b := mutated(t, h, func(v *View, _ *uint64) { v.groups, v.groupNames = nil, nil })
+			be.PutUint32(b[len(b)-crcSize-4:], 1<<31)
+			return resign(b)
+		}(),
+		"group cut short": resign(append(bytes.Clone(good[:len(good)-crcSize-3]), 0, 0, 0, 0)),
 		"too many replicas after a reassignment": mutated(t, h, func(v *View, _ *uint64) {
 			s := v.streams["after"]
 			s.Partitions[0].Epoch = 1
@@ -212,10 +271,11 @@ func TestRestoreReadError(t *testing.T) {
 	}
 }
 
-// encodeSnapshotV1 writes v in the version 1 layout (no partition epochs),
-// as the code before ReassignPartition did.
-func encodeSnapshotV1(v *View, applied uint64) []byte {
-	b := append([]byte(snapshotMagic), snapshotVersionV1)
+// encodeSnapshotOld writes v in the layout of version 1 (no partition
+// epochs) or 2 (no consumer groups), as the code before ReassignPartition
+// and before consumer groups did. v must hold no consumer groups.
+func encodeSnapshotOld(v *View, applied uint64, version byte) []byte {
+	b := append([]byte(snapshotMagic), version)
 	b = be.AppendUint64(b, applied)
 	b = be.AppendUint64(b, v.version)
 	b = be.AppendUint64(b, uint64(v.nextProducerID))
@@ -243,6 +303,9 @@ func encodeSnapshotV1(v *View, applied uint64) []byte {
 		for _, p := range s.Partitions {
 			b = append(b, p.HashKeyStart[:]...)
 			b = append(b, p.HashKeyEnd[:]...)
+			if version >= snapshotVersionV2 {
+				b = be.AppendUint32(b, p.Epoch)
+			}
 			b = append(b, byte(len(p.Replicas)))
 			for _, r := range p.Replicas {
 				b = appendStr(b, r)
@@ -258,11 +321,13 @@ func encodeSnapshotV1(v *View, applied uint64) []byte {
 func TestSnapshotV1(t *testing.T) {
 	h := newHarness(t)
 	for _, c := range commandScript() {
-		if _, ok := c.(ReassignPartition); !ok {
+		switch c.(type) {
+		case ReassignPartition, PutGroup, DeleteGroup:
+		default:
 			h.do(c)
 		}
 	}
-	old := encodeSnapshotV1(h.f.View(), h.index)
+	old := encodeSnapshotOld(h.f.View(), h.index, snapshotVersionV1)
 	f := NewFSM()
 	if err := f.Restore(bytes.NewReader(old)); err != nil {
 		t.Fatal(err)
@@ -276,7 +341,39 @@ func TestSnapshotV1(t *testing.T) {
 	}
 	s := v.streams["after"]
 	s.Partitions[0].Replicas = s.Partitions[0].Replicas[:1]
-	if err := NewFSM().Restore(bytes.NewReader(encodeSnapshotV1(v, h.index))); !errors.Is(err, ErrCorrupt) {
+	if err := NewFSM().Restore(bytes.NewReader(encodeSnapshotOld(v, h.index, snapshotVersionV1))); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("version 1 with a short replica set: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestSnapshotV2: a version 2 snapshot (written before consumer groups)
+// restores to the same state with no groups and the incarnation counter
+// at 1, and the first group created after it is incarnation 1.
+func TestSnapshotV2(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range commandScript() {
+		switch c.(type) {
+		case PutGroup, DeleteGroup:
+		default:
+			h.do(c)
+		}
+	}
+	if h.f.View().Partition("s21-p0").Epoch == 0 {
+		t.Fatal("the script reassigned nothing: the epochs go untested")
+	}
+	old := encodeSnapshotOld(h.f.View(), h.index, snapshotVersionV2)
+	f := NewFSM()
+	if err := f.Restore(bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snapshotOf(t, f), snapshotOf(t, h.f)) {
+		t.Fatal("a version 2 snapshot restores to another state")
+	}
+	if v := f.View(); len(v.Groups()) != 0 || v.nextGroupIncarnation != 1 {
+		t.Fatalf("%d groups, next incarnation %d", len(v.Groups()), v.nextGroupIncarnation)
+	}
+	r := &harness{t: t, f: f, index: h.index}
+	if g := r.must(putGroup(group("g", 0, 1), 0, 1)).(*consumergroup.GroupState); g.Incarnation != 1 {
+		t.Fatalf("incarnation %d, want 1", g.Incarnation)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sluicedb/sluice/consumergroup"
 )
 
 // NodeState is where a node is in its life in the cluster. It only moves
@@ -124,7 +126,7 @@ func parsePartitionID(id string) (streamID uint64, index int, ok bool) {
 // something, sharing the unchanged parts with the previous one; a View
 // once published never changes, so any number of goroutines may read it
 // without locks. Everything a View returns is shared: callers must not
-// modify it.
+// modify it (a consumer group's state is changed on a Clone).
 type View struct {
 	version        uint64 // raft index of the last change
 	nextProducerID int64
@@ -135,6 +137,13 @@ type View struct {
 	streams map[string]*Stream
 	names   []string // sorted; the keys of streams
 	byID    map[uint64]*Stream
+
+	// nextGroupIncarnation is the Incarnation the next PutGroup that
+	// creates a group gives it. Invariant: it only grows, and is above the
+	// Incarnation of every group.
+	nextGroupIncarnation uint64
+	groups               map[string]*consumergroup.GroupState
+	groupNames           []string // sorted; the keys of groups
 }
 
 func emptyView() *View {
@@ -143,6 +152,9 @@ func emptyView() *View {
 		nodes:        map[string]*Node{},
 		streams:      map[string]*Stream{},
 		byID:         map[uint64]*Stream{},
+
+		nextGroupIncarnation: 1,
+		groups:               map[string]*consumergroup.GroupState{},
 	}
 }
 
@@ -221,6 +233,23 @@ func (v *View) PartitionsOnNode(nodeID string) []*Partition {
 	return out
 }
 
+// Group returns the consumer group with the given name. The state is
+// shared and must not be modified: call Clone to change a copy.
+func (v *View) Group(name string) (*consumergroup.GroupState, bool) {
+	g, ok := v.groups[name]
+	return g, ok
+}
+
+// Groups returns every consumer group, sorted by name. The slice is the
+// caller's; the states are shared and must not be modified (Clone them).
+func (v *View) Groups() []*consumergroup.GroupState {
+	out := make([]*consumergroup.GroupState, len(v.groupNames))
+	for i, name := range v.groupNames {
+		out[i] = v.groups[name]
+	}
+	return out
+}
+
 // The with* methods return a copy of v with one change, sharing everything
 // else with v (path copying): only the maps and sorted slices they touch
 // are copied.
@@ -261,6 +290,28 @@ func (v *View) withoutStream(name string) *View {
 	delete(nv.byID, old.ID)
 	i, _ := slices.BinarySearch(v.names, name)
 	nv.names = slices.Delete(slices.Clone(v.names), i, i+1)
+	return &nv
+}
+
+func (v *View) withGroup(g *consumergroup.GroupState) *View {
+	nv := *v
+	nv.groups = maps.Clone(v.groups)
+	if _, ok := v.groups[g.Name]; !ok {
+		nv.groupNames = insertSorted(v.groupNames, g.Name)
+	}
+	nv.groups[g.Name] = g
+	return &nv
+}
+
+func (v *View) withoutGroup(name string) *View {
+	if _, ok := v.groups[name]; !ok {
+		return v
+	}
+	nv := *v
+	nv.groups = maps.Clone(v.groups)
+	delete(nv.groups, name)
+	i, _ := slices.BinarySearch(v.groupNames, name)
+	nv.groupNames = slices.Delete(slices.Clone(v.groupNames), i, i+1)
 	return &nv
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/sluicedb/sluice/consumergroup"
 )
 
 func TestPartitionID(t *testing.T) {
@@ -72,6 +74,18 @@ func TestViewAccessors(t *testing.T) {
 			t.Fatalf("PartitionsOnNode(%s): %d partitions, want %d", n.ID, len(got), len(onNode[n.ID]))
 		}
 	}
+	groups := v.Groups()
+	if !slices.IsSortedFunc(groups, func(a, b *consumergroup.GroupState) int { return strings.Compare(a.Name, b.Name) }) || len(groups) != 3 {
+		t.Fatalf("Groups() = %v", groups)
+	}
+	for _, g := range groups {
+		if got, ok := v.Group(g.Name); !ok || got != g {
+			t.Fatalf("Group(%q)", g.Name)
+		}
+	}
+	if g, ok := v.Group("nope"); ok || g != nil {
+		t.Fatal("an unknown group found")
+	}
 	for _, id := range []string{"s999-p0", "garbage", ""} {
 		if v.Partition(id) != nil {
 			t.Fatalf("Partition(%q) found", id)
@@ -86,14 +100,14 @@ func TestViewImmutable(t *testing.T) {
 	h.nodes(3)
 	h.must(stream("a", 3, 3))
 	old := h.f.View()
-	oldSnap := encodeSnapshot(old, 0)
+	oldSnap := encodeView(t, old, 0)
 	h.must(stream("b", 2, 2))
 	h.must(AlterStream{Name: "a", RetentionMs: 5})
 	h.must(DeleteStream{Name: "a"})
 	h.must(RemoveNode{ID: "n1"})
 	h.must(node("n4", NodeActive))
 	h.must(AllocateProducerIDs{Count: 4})
-	if !slices.Equal(encodeSnapshot(old, 0), oldSnap) {
+	if !slices.Equal(encodeView(t, old, 0), oldSnap) {
 		t.Fatal("an old View changed")
 	}
 	if old.Stream("a").RetentionMs != DefaultRetentionMs || old.Stream("b") != nil || old.Node("n1").State != NodeActive || old.Version() != 4 {
@@ -152,6 +166,17 @@ func checkView(v *View) error {
 	}
 	if len(v.nodeIDs) != len(v.nodes) || !slices.IsSorted(v.nodeIDs) {
 		return fmt.Errorf("version %d: node index inconsistent", v.version)
+	}
+	if len(v.groupNames) != len(v.groups) || !slices.IsSorted(v.groupNames) || v.nextGroupIncarnation < 1 {
+		return fmt.Errorf("version %d: group index inconsistent", v.version)
+	}
+	for _, g := range v.Groups() {
+		if g == nil || g.Incarnation == 0 || g.Incarnation >= v.nextGroupIncarnation || g.Version == 0 || g.Version > v.version {
+			return fmt.Errorf("version %d: group %+v (next incarnation %d)", v.version, g, v.nextGroupIncarnation)
+		}
+		if err := g.Validate(); err != nil {
+			return fmt.Errorf("version %d: %w", v.version, err)
+		}
 	}
 	for _, s := range v.Streams() {
 		if v.byID[s.ID] != s || s.ID >= v.nextStreamID {
