@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/sluicedb/sluice/consumergroup"
 	"github.com/sluicedb/sluice/log"
 	"github.com/sluicedb/sluice/metadata"
 	"github.com/sluicedb/sluice/partition"
@@ -30,13 +31,15 @@ const MetadataGroup = "meta"
 // every group), a replica of the metadata group, and the partition
 // replicas the metadata assigns to it.
 //
-// Goroutines: the mux's accept loop, three loops of the node's own, and
+// Goroutines: the mux's accept loop, four loops of the node's own, and
 // short-lived workers they start: membership (on the metadata leader:
 // register the bootstrap peers, finish adding and removing nodes),
 // reconcile (open the partitions assigned to this node, remove those that
 // left it; on a partition leader, a converge worker per partition changes
 // the group's members to the replica set), and maintain (hand leadership
-// to preferred leaders, enforce retention). Close stops them all.
+// to preferred leaders, enforce retention), and groups (run the
+// consumer-group coordinator while the node leads the metadata group).
+// Close stops them all.
 type Node struct {
 	cfg   Config
 	fs    vfs.FS
@@ -58,6 +61,10 @@ type Node struct {
 	// preferred leader that failed (loops.go, balance). Owned by the
 	// maintain loop.
 	balanceRetry map[string]transferRetry
+	// groups is the consumer-group coordinator, active on the metadata
+	// leader (groups.go); groupsReload asks the groups loop to reload it.
+	groups       *consumergroup.Coordinator
+	groupsReload atomic.Bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -112,6 +119,7 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, fs: vfs.Default, meta: metadata.NewFSM(), stop: make(chan struct{}), metaDemoted: map[string]time.Time{},
 		balanceRetry: map[string]transferRetry{}}
 	n.mu.parts = map[string]*member{}
+	n.groups = consumergroup.NewCoordinator(consumergroup.CoordinatorConfig{Store: groupStore{n}, Logger: cfg.Logger})
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -160,7 +168,7 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	for _, loop := range []func(){n.membershipLoop, n.reconcileLoop, n.maintainLoop} {
+	for _, loop := range []func(){n.membershipLoop, n.reconcileLoop, n.maintainLoop, n.groupsLoop} {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

@@ -52,6 +52,14 @@ const (
 	ErrorCode_ERROR_CODE_NOT_ENOUGH_NODES      ErrorCode = 14 // replication factor > active nodes
 	ErrorCode_ERROR_CODE_UNAVAILABLE           ErrorCode = 15 // retriable: node starting/stopping
 	ErrorCode_ERROR_CODE_INTERNAL              ErrorCode = 16
+	ErrorCode_ERROR_CODE_UNKNOWN_GROUP         ErrorCode = 17
+	ErrorCode_ERROR_CODE_UNKNOWN_MEMBER        ErrorCode = 18 // rejoin: the member was removed
+	ErrorCode_ERROR_CODE_STALE_GENERATION      ErrorCode = 19 // heartbeat, then retry
+	ErrorCode_ERROR_CODE_GROUP_NOT_EMPTY       ErrorCode = 20 // the group has live members
+	ErrorCode_ERROR_CODE_UNKNOWN_STRATEGY      ErrorCode = 21
+	ErrorCode_ERROR_CODE_INCONSISTENT_STRATEGY ErrorCode = 22 // the group uses another strategy
+	ErrorCode_ERROR_CODE_FENCED_INSTANCE       ErrorCode = 23 // a newer member took the instance id
+	ErrorCode_ERROR_CODE_NOT_ASSIGNED          ErrorCode = 24 // commit of a partition the member does not own
 )
 
 // Enum value maps for ErrorCode.
@@ -74,6 +82,14 @@ var (
 		14: "ERROR_CODE_NOT_ENOUGH_NODES",
 		15: "ERROR_CODE_UNAVAILABLE",
 		16: "ERROR_CODE_INTERNAL",
+		17: "ERROR_CODE_UNKNOWN_GROUP",
+		18: "ERROR_CODE_UNKNOWN_MEMBER",
+		19: "ERROR_CODE_STALE_GENERATION",
+		20: "ERROR_CODE_GROUP_NOT_EMPTY",
+		21: "ERROR_CODE_UNKNOWN_STRATEGY",
+		22: "ERROR_CODE_INCONSISTENT_STRATEGY",
+		23: "ERROR_CODE_FENCED_INSTANCE",
+		24: "ERROR_CODE_NOT_ASSIGNED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":           0,
@@ -93,6 +109,14 @@ var (
 		"ERROR_CODE_NOT_ENOUGH_NODES":      14,
 		"ERROR_CODE_UNAVAILABLE":           15,
 		"ERROR_CODE_INTERNAL":              16,
+		"ERROR_CODE_UNKNOWN_GROUP":         17,
+		"ERROR_CODE_UNKNOWN_MEMBER":        18,
+		"ERROR_CODE_STALE_GENERATION":      19,
+		"ERROR_CODE_GROUP_NOT_EMPTY":       20,
+		"ERROR_CODE_UNKNOWN_STRATEGY":      21,
+		"ERROR_CODE_INCONSISTENT_STRATEGY": 22,
+		"ERROR_CODE_FENCED_INSTANCE":       23,
+		"ERROR_CODE_NOT_ASSIGNED":          24,
 	}
 )
 
@@ -219,6 +243,112 @@ func (x OffsetSpec) Number() protoreflect.EnumNumber {
 // Deprecated: Use OffsetSpec.Descriptor instead.
 func (OffsetSpec) EnumDescriptor() ([]byte, []int) {
 	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{2}
+}
+
+type ResetSpec int32
+
+const (
+	ResetSpec_RESET_SPEC_EARLIEST  ResetSpec = 0
+	ResetSpec_RESET_SPEC_LATEST    ResetSpec = 1
+	ResetSpec_RESET_SPEC_TIMESTAMP ResetSpec = 2
+	ResetSpec_RESET_SPEC_OFFSET    ResetSpec = 3
+)
+
+// Enum value maps for ResetSpec.
+var (
+	ResetSpec_name = map[int32]string{
+		0: "RESET_SPEC_EARLIEST",
+		1: "RESET_SPEC_LATEST",
+		2: "RESET_SPEC_TIMESTAMP",
+		3: "RESET_SPEC_OFFSET",
+	}
+	ResetSpec_value = map[string]int32{
+		"RESET_SPEC_EARLIEST":  0,
+		"RESET_SPEC_LATEST":    1,
+		"RESET_SPEC_TIMESTAMP": 2,
+		"RESET_SPEC_OFFSET":    3,
+	}
+)
+
+func (x ResetSpec) Enum() *ResetSpec {
+	p := new(ResetSpec)
+	*p = x
+	return p
+}
+
+func (x ResetSpec) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResetSpec) Descriptor() protoreflect.EnumDescriptor {
+	return file_sluice_v1_sluice_proto_enumTypes[3].Descriptor()
+}
+
+func (ResetSpec) Type() protoreflect.EnumType {
+	return &file_sluice_v1_sluice_proto_enumTypes[3]
+}
+
+func (x ResetSpec) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResetSpec.Descriptor instead.
+func (ResetSpec) EnumDescriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{3}
+}
+
+type PartitionOffsetsOp int32
+
+const (
+	PartitionOffsetsOp_PARTITION_OFFSETS_OP_READ   PartitionOffsetsOp = 0
+	PartitionOffsetsOp_PARTITION_OFFSETS_OP_COMMIT PartitionOffsetsOp = 1
+	PartitionOffsetsOp_PARTITION_OFFSETS_OP_DELETE PartitionOffsetsOp = 2
+	// Resolve reset_spec on each partition (offset for RESET_SPEC_OFFSET,
+	// clamped to the log), then commit it.
+	PartitionOffsetsOp_PARTITION_OFFSETS_OP_RESET PartitionOffsetsOp = 3
+)
+
+// Enum value maps for PartitionOffsetsOp.
+var (
+	PartitionOffsetsOp_name = map[int32]string{
+		0: "PARTITION_OFFSETS_OP_READ",
+		1: "PARTITION_OFFSETS_OP_COMMIT",
+		2: "PARTITION_OFFSETS_OP_DELETE",
+		3: "PARTITION_OFFSETS_OP_RESET",
+	}
+	PartitionOffsetsOp_value = map[string]int32{
+		"PARTITION_OFFSETS_OP_READ":   0,
+		"PARTITION_OFFSETS_OP_COMMIT": 1,
+		"PARTITION_OFFSETS_OP_DELETE": 2,
+		"PARTITION_OFFSETS_OP_RESET":  3,
+	}
+)
+
+func (x PartitionOffsetsOp) Enum() *PartitionOffsetsOp {
+	p := new(PartitionOffsetsOp)
+	*p = x
+	return p
+}
+
+func (x PartitionOffsetsOp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PartitionOffsetsOp) Descriptor() protoreflect.EnumDescriptor {
+	return file_sluice_v1_sluice_proto_enumTypes[4].Descriptor()
+}
+
+func (PartitionOffsetsOp) Type() protoreflect.EnumType {
+	return &file_sluice_v1_sluice_proto_enumTypes[4]
+}
+
+func (x PartitionOffsetsOp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PartitionOffsetsOp.Descriptor instead.
+func (PartitionOffsetsOp) EnumDescriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{4}
 }
 
 // ErrorDetail rides in the status details of every error the server
@@ -1842,6 +1972,1528 @@ func (x *ListOffsetsResponse) GetHighWatermark() int64 {
 	return 0
 }
 
+type StreamPartitions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stream        string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Partitions    []int32                `protobuf:"varint,2,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamPartitions) Reset() {
+	*x = StreamPartitions{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPartitions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPartitions) ProtoMessage() {}
+
+func (x *StreamPartitions) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPartitions.ProtoReflect.Descriptor instead.
+func (*StreamPartitions) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *StreamPartitions) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *StreamPartitions) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type JoinGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Empty on a first join; a member that rejoins after UNKNOWN_MEMBER
+	// sends empty too.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// Static membership: a member that joins again with the same instance id
+	// within the session timeout takes its place back with no rebalance.
+	InstanceId string   `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Streams    []string `protobuf:"bytes,4,rep,name=streams,proto3" json:"streams,omitempty"`
+	// range, roundrobin or cooperative-sticky; empty: cooperative-sticky.
+	// Every member of a group must use the same one.
+	Strategy string `protobuf:"bytes,5,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// 0: 10 s. A member that sends no heartbeat for this long is removed.
+	SessionTimeoutMs int32 `protobuf:"varint,6,opt,name=session_timeout_ms,json=sessionTimeoutMs,proto3" json:"session_timeout_ms,omitempty"`
+	// 0: 30 s. A member that keeps a revoked partition for this long is
+	// removed.
+	RebalanceTimeoutMs int32 `protobuf:"varint,7,opt,name=rebalance_timeout_ms,json=rebalanceTimeoutMs,proto3" json:"rebalance_timeout_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *JoinGroupRequest) Reset() {
+	*x = JoinGroupRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinGroupRequest) ProtoMessage() {}
+
+func (x *JoinGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinGroupRequest.ProtoReflect.Descriptor instead.
+func (*JoinGroupRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *JoinGroupRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *JoinGroupRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *JoinGroupRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *JoinGroupRequest) GetStreams() []string {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+func (x *JoinGroupRequest) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *JoinGroupRequest) GetSessionTimeoutMs() int32 {
+	if x != nil {
+		return x.SessionTimeoutMs
+	}
+	return 0
+}
+
+func (x *JoinGroupRequest) GetRebalanceTimeoutMs() int32 {
+	if x != nil {
+		return x.RebalanceTimeoutMs
+	}
+	return 0
+}
+
+type JoinGroupResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	MemberId   string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Generation int32                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The partitions the member may consume now; more may come with later
+	// heartbeats (pending).
+	Assigned            []*StreamPartitions `protobuf:"bytes,3,rep,name=assigned,proto3" json:"assigned,omitempty"`
+	Pending             bool                `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
+	HeartbeatIntervalMs int32               `protobuf:"varint,5,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
+	Strategy            string              `protobuf:"bytes,6,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *JoinGroupResponse) Reset() {
+	*x = JoinGroupResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinGroupResponse) ProtoMessage() {}
+
+func (x *JoinGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinGroupResponse.ProtoReflect.Descriptor instead.
+func (*JoinGroupResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *JoinGroupResponse) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *JoinGroupResponse) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *JoinGroupResponse) GetAssigned() []*StreamPartitions {
+	if x != nil {
+		return x.Assigned
+	}
+	return nil
+}
+
+func (x *JoinGroupResponse) GetPending() bool {
+	if x != nil {
+		return x.Pending
+	}
+	return false
+}
+
+func (x *JoinGroupResponse) GetHeartbeatIntervalMs() int32 {
+	if x != nil {
+		return x.HeartbeatIntervalMs
+	}
+	return 0
+}
+
+func (x *JoinGroupResponse) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+type GroupHeartbeatRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Group    string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	MemberId string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The generation the member last saw.
+	Generation int32 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The partitions the member consumes now (it has not released them).
+	Owned []*StreamPartitions `protobuf:"bytes,4,rep,name=owned,proto3" json:"owned,omitempty"`
+	// Wait up to this long for the member's assignment to differ from
+	// owned, or the generation to move; 0: answer at once. Capped at a third
+	// of the session timeout.
+	MaxWaitMs     int32 `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupHeartbeatRequest) Reset() {
+	*x = GroupHeartbeatRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupHeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupHeartbeatRequest) ProtoMessage() {}
+
+func (x *GroupHeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupHeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*GroupHeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GroupHeartbeatRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupHeartbeatRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *GroupHeartbeatRequest) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *GroupHeartbeatRequest) GetOwned() []*StreamPartitions {
+	if x != nil {
+		return x.Owned
+	}
+	return nil
+}
+
+func (x *GroupHeartbeatRequest) GetMaxWaitMs() int32 {
+	if x != nil {
+		return x.MaxWaitMs
+	}
+	return 0
+}
+
+type GroupHeartbeatResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Generation int32                  `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// What the member may consume: it releases the partitions it owns that
+	// are not listed (committing first) and starts on the new ones.
+	Assigned []*StreamPartitions `protobuf:"bytes,2,rep,name=assigned,proto3" json:"assigned,omitempty"`
+	// Part of the member's target assignment is still owned by another
+	// member; it comes with a later heartbeat.
+	Pending             bool  `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	HeartbeatIntervalMs int32 `protobuf:"varint,4,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *GroupHeartbeatResponse) Reset() {
+	*x = GroupHeartbeatResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupHeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupHeartbeatResponse) ProtoMessage() {}
+
+func (x *GroupHeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupHeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*GroupHeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GroupHeartbeatResponse) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *GroupHeartbeatResponse) GetAssigned() []*StreamPartitions {
+	if x != nil {
+		return x.Assigned
+	}
+	return nil
+}
+
+func (x *GroupHeartbeatResponse) GetPending() bool {
+	if x != nil {
+		return x.Pending
+	}
+	return false
+}
+
+func (x *GroupHeartbeatResponse) GetHeartbeatIntervalMs() int32 {
+	if x != nil {
+		return x.HeartbeatIntervalMs
+	}
+	return 0
+}
+
+type LeaveGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	MemberId      string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveGroupRequest) Reset() {
+	*x = LeaveGroupRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveGroupRequest) ProtoMessage() {}
+
+func (x *LeaveGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveGroupRequest.ProtoReflect.Descriptor instead.
+func (*LeaveGroupRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *LeaveGroupRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *LeaveGroupRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+type LeaveGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveGroupResponse) Reset() {
+	*x = LeaveGroupResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveGroupResponse) ProtoMessage() {}
+
+func (x *LeaveGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveGroupResponse.ProtoReflect.Descriptor instead.
+func (*LeaveGroupResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{33}
+}
+
+type OffsetCommit struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Stream    string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// The next offset to consume (the last processed + 1).
+	Offset int64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Free text, up to 4096 bytes.
+	Metadata      string `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OffsetCommit) Reset() {
+	*x = OffsetCommit{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OffsetCommit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OffsetCommit) ProtoMessage() {}
+
+func (x *OffsetCommit) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OffsetCommit.ProtoReflect.Descriptor instead.
+func (*OffsetCommit) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *OffsetCommit) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *OffsetCommit) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *OffsetCommit) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *OffsetCommit) GetMetadata() string {
+	if x != nil {
+		return x.Metadata
+	}
+	return ""
+}
+
+type CommitOffsetsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	MemberId      string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Generation    int32                  `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	Offsets       []*OffsetCommit        `protobuf:"bytes,4,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitOffsetsRequest) Reset() {
+	*x = CommitOffsetsRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitOffsetsRequest) ProtoMessage() {}
+
+func (x *CommitOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*CommitOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CommitOffsetsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CommitOffsetsRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *CommitOffsetsRequest) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *CommitOffsetsRequest) GetOffsets() []*OffsetCommit {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+type CommitOffsetResult struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Stream    string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Unset: committed.
+	Error         *ErrorDetail `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	ErrorMessage  string       `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitOffsetResult) Reset() {
+	*x = CommitOffsetResult{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitOffsetResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitOffsetResult) ProtoMessage() {}
+
+func (x *CommitOffsetResult) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitOffsetResult.ProtoReflect.Descriptor instead.
+func (*CommitOffsetResult) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CommitOffsetResult) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *CommitOffsetResult) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *CommitOffsetResult) GetError() *ErrorDetail {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *CommitOffsetResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+type CommitOffsetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*CommitOffsetResult  `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitOffsetsResponse) Reset() {
+	*x = CommitOffsetsResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitOffsetsResponse) ProtoMessage() {}
+
+func (x *CommitOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*CommitOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CommitOffsetsResponse) GetResults() []*CommitOffsetResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type PartitionOffset struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Stream    string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// -1: the group has no committed offset for this partition.
+	Committed    int64  `protobuf:"varint,3,opt,name=committed,proto3" json:"committed,omitempty"`
+	Metadata     string `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	CommitTimeMs int64  `protobuf:"varint,5,opt,name=commit_time_ms,json=commitTimeMs,proto3" json:"commit_time_ms,omitempty"`
+	// -1 where unknown (the partition's leader did not answer).
+	LogStartOffset int64 `protobuf:"varint,6,opt,name=log_start_offset,json=logStartOffset,proto3" json:"log_start_offset,omitempty"`
+	HighWatermark  int64 `protobuf:"varint,7,opt,name=high_watermark,json=highWatermark,proto3" json:"high_watermark,omitempty"`
+	// high_watermark - committed; -1 when either is unknown.
+	Lag int64 `protobuf:"varint,8,opt,name=lag,proto3" json:"lag,omitempty"`
+	// Unset: read.
+	Error         *ErrorDetail `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	ErrorMessage  string       `protobuf:"bytes,10,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionOffset) Reset() {
+	*x = PartitionOffset{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionOffset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionOffset) ProtoMessage() {}
+
+func (x *PartitionOffset) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionOffset.ProtoReflect.Descriptor instead.
+func (*PartitionOffset) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PartitionOffset) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *PartitionOffset) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PartitionOffset) GetCommitted() int64 {
+	if x != nil {
+		return x.Committed
+	}
+	return 0
+}
+
+func (x *PartitionOffset) GetMetadata() string {
+	if x != nil {
+		return x.Metadata
+	}
+	return ""
+}
+
+func (x *PartitionOffset) GetCommitTimeMs() int64 {
+	if x != nil {
+		return x.CommitTimeMs
+	}
+	return 0
+}
+
+func (x *PartitionOffset) GetLogStartOffset() int64 {
+	if x != nil {
+		return x.LogStartOffset
+	}
+	return 0
+}
+
+func (x *PartitionOffset) GetHighWatermark() int64 {
+	if x != nil {
+		return x.HighWatermark
+	}
+	return 0
+}
+
+func (x *PartitionOffset) GetLag() int64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *PartitionOffset) GetError() *ErrorDetail {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *PartitionOffset) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+type FetchOffsetsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Empty: every partition of the streams the group consumes or has
+	// committed offsets for.
+	Partitions    []*StreamPartitions `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchOffsetsRequest) Reset() {
+	*x = FetchOffsetsRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchOffsetsRequest) ProtoMessage() {}
+
+func (x *FetchOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*FetchOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *FetchOffsetsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *FetchOffsetsRequest) GetPartitions() []*StreamPartitions {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type FetchOffsetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offsets       []*PartitionOffset     `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchOffsetsResponse) Reset() {
+	*x = FetchOffsetsResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchOffsetsResponse) ProtoMessage() {}
+
+func (x *FetchOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*FetchOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *FetchOffsetsResponse) GetOffsets() []*PartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+type GroupSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// empty (no members), stable, or reconciling (partitions moving)
+	State         string   `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Members       int32    `protobuf:"varint,3,opt,name=members,proto3" json:"members,omitempty"`
+	Generation    int32    `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	Strategy      string   `protobuf:"bytes,5,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	Streams       []string `protobuf:"bytes,6,rep,name=streams,proto3" json:"streams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupSummary) Reset() {
+	*x = GroupSummary{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupSummary) ProtoMessage() {}
+
+func (x *GroupSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupSummary.ProtoReflect.Descriptor instead.
+func (*GroupSummary) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GroupSummary) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupSummary) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *GroupSummary) GetMembers() int32 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *GroupSummary) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *GroupSummary) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *GroupSummary) GetStreams() []string {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+type ListGroupsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupsRequest) Reset() {
+	*x = ListGroupsRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupsRequest) ProtoMessage() {}
+
+func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
+func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{42}
+}
+
+type ListGroupsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Groups        []*GroupSummary        `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupsResponse) Reset() {
+	*x = ListGroupsResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupsResponse) ProtoMessage() {}
+
+func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
+func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListGroupsResponse) GetGroups() []*GroupSummary {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+type GroupMember struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	MemberId   string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	InstanceId string                 `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Streams    []string               `protobuf:"bytes,3,rep,name=streams,proto3" json:"streams,omitempty"`
+	// The coordinator's target for the member, and what it reports owning.
+	Assigned         []*StreamPartitions `protobuf:"bytes,4,rep,name=assigned,proto3" json:"assigned,omitempty"`
+	Owned            []*StreamPartitions `protobuf:"bytes,5,rep,name=owned,proto3" json:"owned,omitempty"`
+	SessionTimeoutMs int32               `protobuf:"varint,6,opt,name=session_timeout_ms,json=sessionTimeoutMs,proto3" json:"session_timeout_ms,omitempty"`
+	// Unix ms of its last heartbeat as the coordinator saw it (0 when the
+	// coordinator has not heard from it since it took over).
+	LastHeartbeatMs int64 `protobuf:"varint,7,opt,name=last_heartbeat_ms,json=lastHeartbeatMs,proto3" json:"last_heartbeat_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GroupMember) Reset() {
+	*x = GroupMember{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMember) ProtoMessage() {}
+
+func (x *GroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
+func (*GroupMember) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GroupMember) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *GroupMember) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *GroupMember) GetStreams() []string {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+func (x *GroupMember) GetAssigned() []*StreamPartitions {
+	if x != nil {
+		return x.Assigned
+	}
+	return nil
+}
+
+func (x *GroupMember) GetOwned() []*StreamPartitions {
+	if x != nil {
+		return x.Owned
+	}
+	return nil
+}
+
+func (x *GroupMember) GetSessionTimeoutMs() int32 {
+	if x != nil {
+		return x.SessionTimeoutMs
+	}
+	return 0
+}
+
+func (x *GroupMember) GetLastHeartbeatMs() int64 {
+	if x != nil {
+		return x.LastHeartbeatMs
+	}
+	return 0
+}
+
+type DescribeGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeGroupRequest) Reset() {
+	*x = DescribeGroupRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeGroupRequest) ProtoMessage() {}
+
+func (x *DescribeGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeGroupRequest.ProtoReflect.Descriptor instead.
+func (*DescribeGroupRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *DescribeGroupRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+type DescribeGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         *GroupSummary          `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Members       []*GroupMember         `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Offsets       []*PartitionOffset     `protobuf:"bytes,3,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeGroupResponse) Reset() {
+	*x = DescribeGroupResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeGroupResponse) ProtoMessage() {}
+
+func (x *DescribeGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeGroupResponse.ProtoReflect.Descriptor instead.
+func (*DescribeGroupResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DescribeGroupResponse) GetGroup() *GroupSummary {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *DescribeGroupResponse) GetMembers() []*GroupMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *DescribeGroupResponse) GetOffsets() []*PartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+type ResetOffsetsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Group  string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Stream string                 `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Empty: every partition of the stream.
+	Partitions    []int32   `protobuf:"varint,3,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	Spec          ResetSpec `protobuf:"varint,4,opt,name=spec,proto3,enum=sluice.v1.ResetSpec" json:"spec,omitempty"`
+	Offset        int64     `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`                              // RESET_SPEC_OFFSET
+	TimestampMs   int64     `protobuf:"varint,6,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"` // RESET_SPEC_TIMESTAMP
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetOffsetsRequest) Reset() {
+	*x = ResetOffsetsRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetOffsetsRequest) ProtoMessage() {}
+
+func (x *ResetOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*ResetOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ResetOffsetsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ResetOffsetsRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *ResetOffsetsRequest) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *ResetOffsetsRequest) GetSpec() ResetSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return ResetSpec_RESET_SPEC_EARLIEST
+}
+
+func (x *ResetOffsetsRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ResetOffsetsRequest) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+type ResetOffsetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offsets       []*PartitionOffset     `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetOffsetsResponse) Reset() {
+	*x = ResetOffsetsResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetOffsetsResponse) ProtoMessage() {}
+
+func (x *ResetOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*ResetOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ResetOffsetsResponse) GetOffsets() []*PartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+type DeleteGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupRequest) Reset() {
+	*x = DeleteGroupRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupRequest) ProtoMessage() {}
+
+func (x *DeleteGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupRequest.ProtoReflect.Descriptor instead.
+func (*DeleteGroupRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DeleteGroupRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+type DeleteGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupResponse) Reset() {
+	*x = DeleteGroupResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupResponse) ProtoMessage() {}
+
+func (x *DeleteGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupResponse.ProtoReflect.Descriptor instead.
+func (*DeleteGroupResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{50}
+}
+
 type PartitionLeadersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Partition raft group ids.
@@ -1852,7 +3504,7 @@ type PartitionLeadersRequest struct {
 
 func (x *PartitionLeadersRequest) Reset() {
 	*x = PartitionLeadersRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[27]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +3516,7 @@ func (x *PartitionLeadersRequest) String() string {
 func (*PartitionLeadersRequest) ProtoMessage() {}
 
 func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[27]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +3529,7 @@ func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeadersRequest.ProtoReflect.Descriptor instead.
 func (*PartitionLeadersRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{27}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PartitionLeadersRequest) GetPartitions() []string {
@@ -1901,7 +3553,7 @@ type PartitionLeader struct {
 
 func (x *PartitionLeader) Reset() {
 	*x = PartitionLeader{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[28]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +3565,7 @@ func (x *PartitionLeader) String() string {
 func (*PartitionLeader) ProtoMessage() {}
 
 func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[28]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +3578,7 @@ func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeader.ProtoReflect.Descriptor instead.
 func (*PartitionLeader) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{28}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PartitionLeader) GetPartition() string {
@@ -1959,7 +3611,7 @@ type PartitionLeadersResponse struct {
 
 func (x *PartitionLeadersResponse) Reset() {
 	*x = PartitionLeadersResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[29]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +3623,7 @@ func (x *PartitionLeadersResponse) String() string {
 func (*PartitionLeadersResponse) ProtoMessage() {}
 
 func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[29]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +3636,7 @@ func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeadersResponse.ProtoReflect.Descriptor instead.
 func (*PartitionLeadersResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{29}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PartitionLeadersResponse) GetLeaders() []*PartitionLeader {
@@ -2003,7 +3655,7 @@ type AllocateProducerIDsRequest struct {
 
 func (x *AllocateProducerIDsRequest) Reset() {
 	*x = AllocateProducerIDsRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[30]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +3667,7 @@ func (x *AllocateProducerIDsRequest) String() string {
 func (*AllocateProducerIDsRequest) ProtoMessage() {}
 
 func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[30]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +3680,7 @@ func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateProducerIDsRequest.ProtoReflect.Descriptor instead.
 func (*AllocateProducerIDsRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{30}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *AllocateProducerIDsRequest) GetCount() int64 {
@@ -2049,7 +3701,7 @@ type AllocateProducerIDsResponse struct {
 
 func (x *AllocateProducerIDsResponse) Reset() {
 	*x = AllocateProducerIDsResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[31]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +3713,7 @@ func (x *AllocateProducerIDsResponse) String() string {
 func (*AllocateProducerIDsResponse) ProtoMessage() {}
 
 func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[31]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +3726,7 @@ func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateProducerIDsResponse.ProtoReflect.Descriptor instead.
 func (*AllocateProducerIDsResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{31}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *AllocateProducerIDsResponse) GetFirst() int64 {
@@ -2089,6 +3741,144 @@ func (x *AllocateProducerIDsResponse) GetCount() int64 {
 		return x.Count
 	}
 	return 0
+}
+
+type PartitionOffsetsRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Op          PartitionOffsetsOp     `protobuf:"varint,1,opt,name=op,proto3,enum=sluice.v1.PartitionOffsetsOp" json:"op,omitempty"`
+	Group       string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Incarnation uint64                 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Generation  int32                  `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	// COMMIT: the offsets; READ and DELETE: offset and metadata unused.
+	Offsets       []*OffsetCommit `protobuf:"bytes,5,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	ResetSpec     ResetSpec       `protobuf:"varint,6,opt,name=reset_spec,json=resetSpec,proto3,enum=sluice.v1.ResetSpec" json:"reset_spec,omitempty"`
+	TimestampMs   int64           `protobuf:"varint,7,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionOffsetsRequest) Reset() {
+	*x = PartitionOffsetsRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionOffsetsRequest) ProtoMessage() {}
+
+func (x *PartitionOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*PartitionOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *PartitionOffsetsRequest) GetOp() PartitionOffsetsOp {
+	if x != nil {
+		return x.Op
+	}
+	return PartitionOffsetsOp_PARTITION_OFFSETS_OP_READ
+}
+
+func (x *PartitionOffsetsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *PartitionOffsetsRequest) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *PartitionOffsetsRequest) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *PartitionOffsetsRequest) GetOffsets() []*OffsetCommit {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+func (x *PartitionOffsetsRequest) GetResetSpec() ResetSpec {
+	if x != nil {
+		return x.ResetSpec
+	}
+	return ResetSpec_RESET_SPEC_EARLIEST
+}
+
+func (x *PartitionOffsetsRequest) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+type PartitionOffsetsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per request entry, in order.
+	Offsets       []*PartitionOffset `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionOffsetsResponse) Reset() {
+	*x = PartitionOffsetsResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionOffsetsResponse) ProtoMessage() {}
+
+func (x *PartitionOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*PartitionOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *PartitionOffsetsResponse) GetOffsets() []*PartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
 }
 
 var File_sluice_v1_sluice_proto protoreflect.FileDescriptor
@@ -2214,7 +4004,128 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x13ListOffsetsResponse\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12(\n" +
 	"\x10log_start_offset\x18\x02 \x01(\x03R\x0elogStartOffset\x12%\n" +
-	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\"9\n" +
+	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\"J\n" +
+	"\x10StreamPartitions\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\x05R\n" +
+	"partitions\"\xfc\x01\n" +
+	"\x10JoinGroupRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x1f\n" +
+	"\vinstance_id\x18\x03 \x01(\tR\n" +
+	"instanceId\x12\x18\n" +
+	"\astreams\x18\x04 \x03(\tR\astreams\x12\x1a\n" +
+	"\bstrategy\x18\x05 \x01(\tR\bstrategy\x12,\n" +
+	"\x12session_timeout_ms\x18\x06 \x01(\x05R\x10sessionTimeoutMs\x120\n" +
+	"\x14rebalance_timeout_ms\x18\a \x01(\x05R\x12rebalanceTimeoutMs\"\xf3\x01\n" +
+	"\x11JoinGroupResponse\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x05R\n" +
+	"generation\x127\n" +
+	"\bassigned\x18\x03 \x03(\v2\x1b.sluice.v1.StreamPartitionsR\bassigned\x12\x18\n" +
+	"\apending\x18\x04 \x01(\bR\apending\x122\n" +
+	"\x15heartbeat_interval_ms\x18\x05 \x01(\x05R\x13heartbeatIntervalMs\x12\x1a\n" +
+	"\bstrategy\x18\x06 \x01(\tR\bstrategy\"\xbd\x01\n" +
+	"\x15GroupHeartbeatRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x05R\n" +
+	"generation\x121\n" +
+	"\x05owned\x18\x04 \x03(\v2\x1b.sluice.v1.StreamPartitionsR\x05owned\x12\x1e\n" +
+	"\vmax_wait_ms\x18\x05 \x01(\x05R\tmaxWaitMs\"\xbf\x01\n" +
+	"\x16GroupHeartbeatResponse\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x05R\n" +
+	"generation\x127\n" +
+	"\bassigned\x18\x02 \x03(\v2\x1b.sluice.v1.StreamPartitionsR\bassigned\x12\x18\n" +
+	"\apending\x18\x03 \x01(\bR\apending\x122\n" +
+	"\x15heartbeat_interval_ms\x18\x04 \x01(\x05R\x13heartbeatIntervalMs\"F\n" +
+	"\x11LeaveGroupRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\"\x14\n" +
+	"\x12LeaveGroupResponse\"x\n" +
+	"\fOffsetCommit\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1a\n" +
+	"\bmetadata\x18\x04 \x01(\tR\bmetadata\"\x9c\x01\n" +
+	"\x14CommitOffsetsRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x05R\n" +
+	"generation\x121\n" +
+	"\aoffsets\x18\x04 \x03(\v2\x17.sluice.v1.OffsetCommitR\aoffsets\"\x9d\x01\n" +
+	"\x12CommitOffsetResult\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12,\n" +
+	"\x05error\x18\x03 \x01(\v2\x16.sluice.v1.ErrorDetailR\x05error\x12#\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\"P\n" +
+	"\x15CommitOffsetsResponse\x127\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.sluice.v1.CommitOffsetResultR\aresults\"\xdd\x02\n" +
+	"\x0fPartitionOffset\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1c\n" +
+	"\tcommitted\x18\x03 \x01(\x03R\tcommitted\x12\x1a\n" +
+	"\bmetadata\x18\x04 \x01(\tR\bmetadata\x12$\n" +
+	"\x0ecommit_time_ms\x18\x05 \x01(\x03R\fcommitTimeMs\x12(\n" +
+	"\x10log_start_offset\x18\x06 \x01(\x03R\x0elogStartOffset\x12%\n" +
+	"\x0ehigh_watermark\x18\a \x01(\x03R\rhighWatermark\x12\x10\n" +
+	"\x03lag\x18\b \x01(\x03R\x03lag\x12,\n" +
+	"\x05error\x18\t \x01(\v2\x16.sluice.v1.ErrorDetailR\x05error\x12#\n" +
+	"\rerror_message\x18\n" +
+	" \x01(\tR\ferrorMessage\"h\n" +
+	"\x13FetchOffsetsRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12;\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\v2\x1b.sluice.v1.StreamPartitionsR\n" +
+	"partitions\"L\n" +
+	"\x14FetchOffsetsResponse\x124\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets\"\xaa\x01\n" +
+	"\fGroupSummary\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x18\n" +
+	"\amembers\x18\x03 \x01(\x05R\amembers\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x05R\n" +
+	"generation\x12\x1a\n" +
+	"\bstrategy\x18\x05 \x01(\tR\bstrategy\x12\x18\n" +
+	"\astreams\x18\x06 \x03(\tR\astreams\"\x13\n" +
+	"\x11ListGroupsRequest\"E\n" +
+	"\x12ListGroupsResponse\x12/\n" +
+	"\x06groups\x18\x01 \x03(\v2\x17.sluice.v1.GroupSummaryR\x06groups\"\xab\x02\n" +
+	"\vGroupMember\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x1f\n" +
+	"\vinstance_id\x18\x02 \x01(\tR\n" +
+	"instanceId\x12\x18\n" +
+	"\astreams\x18\x03 \x03(\tR\astreams\x127\n" +
+	"\bassigned\x18\x04 \x03(\v2\x1b.sluice.v1.StreamPartitionsR\bassigned\x121\n" +
+	"\x05owned\x18\x05 \x03(\v2\x1b.sluice.v1.StreamPartitionsR\x05owned\x12,\n" +
+	"\x12session_timeout_ms\x18\x06 \x01(\x05R\x10sessionTimeoutMs\x12*\n" +
+	"\x11last_heartbeat_ms\x18\a \x01(\x03R\x0flastHeartbeatMs\",\n" +
+	"\x14DescribeGroupRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\"\xae\x01\n" +
+	"\x15DescribeGroupResponse\x12-\n" +
+	"\x05group\x18\x01 \x01(\v2\x17.sluice.v1.GroupSummaryR\x05group\x120\n" +
+	"\amembers\x18\x02 \x03(\v2\x16.sluice.v1.GroupMemberR\amembers\x124\n" +
+	"\aoffsets\x18\x03 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets\"\xc8\x01\n" +
+	"\x13ResetOffsetsRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x16\n" +
+	"\x06stream\x18\x02 \x01(\tR\x06stream\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x03 \x03(\x05R\n" +
+	"partitions\x12(\n" +
+	"\x04spec\x18\x04 \x01(\x0e2\x14.sluice.v1.ResetSpecR\x04spec\x12\x16\n" +
+	"\x06offset\x18\x05 \x01(\x03R\x06offset\x12!\n" +
+	"\ftimestamp_ms\x18\x06 \x01(\x03R\vtimestampMs\"L\n" +
+	"\x14ResetOffsetsResponse\x124\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets\"*\n" +
+	"\x12DeleteGroupRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\"\x15\n" +
+	"\x13DeleteGroupResponse\"9\n" +
 	"\x17PartitionLeadersRequest\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\tR\n" +
@@ -2229,7 +4140,20 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x05count\x18\x01 \x01(\x03R\x05count\"I\n" +
 	"\x1bAllocateProducerIDsResponse\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\x03R\x05first\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count*\x93\x04\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xab\x02\n" +
+	"\x17PartitionOffsetsRequest\x12-\n" +
+	"\x02op\x18\x01 \x01(\x0e2\x1d.sluice.v1.PartitionOffsetsOpR\x02op\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x05R\n" +
+	"generation\x121\n" +
+	"\aoffsets\x18\x05 \x03(\v2\x17.sluice.v1.OffsetCommitR\aoffsets\x123\n" +
+	"\n" +
+	"reset_spec\x18\x06 \x01(\x0e2\x14.sluice.v1.ResetSpecR\tresetSpec\x12!\n" +
+	"\ftimestamp_ms\x18\a \x01(\x03R\vtimestampMs\"P\n" +
+	"\x18PartitionOffsetsResponse\x124\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets*\x95\x06\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x1d\n" +
@@ -2248,7 +4172,15 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x1aERROR_CODE_PRODUCER_FENCED\x10\r\x12\x1f\n" +
 	"\x1bERROR_CODE_NOT_ENOUGH_NODES\x10\x0e\x12\x1a\n" +
 	"\x16ERROR_CODE_UNAVAILABLE\x10\x0f\x12\x17\n" +
-	"\x13ERROR_CODE_INTERNAL\x10\x10*#\n" +
+	"\x13ERROR_CODE_INTERNAL\x10\x10\x12\x1c\n" +
+	"\x18ERROR_CODE_UNKNOWN_GROUP\x10\x11\x12\x1d\n" +
+	"\x19ERROR_CODE_UNKNOWN_MEMBER\x10\x12\x12\x1f\n" +
+	"\x1bERROR_CODE_STALE_GENERATION\x10\x13\x12\x1e\n" +
+	"\x1aERROR_CODE_GROUP_NOT_EMPTY\x10\x14\x12\x1f\n" +
+	"\x1bERROR_CODE_UNKNOWN_STRATEGY\x10\x15\x12$\n" +
+	" ERROR_CODE_INCONSISTENT_STRATEGY\x10\x16\x12\x1e\n" +
+	"\x1aERROR_CODE_FENCED_INSTANCE\x10\x17\x12\x1b\n" +
+	"\x17ERROR_CODE_NOT_ASSIGNED\x10\x18*#\n" +
 	"\x04Acks\x12\f\n" +
 	"\bACKS_ALL\x10\x00\x12\r\n" +
 	"\tACKS_NONE\x10\x01*Y\n" +
@@ -2256,7 +4188,17 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"OffsetSpec\x12\x18\n" +
 	"\x14OFFSET_SPEC_EARLIEST\x10\x00\x12\x16\n" +
 	"\x12OFFSET_SPEC_LATEST\x10\x01\x12\x19\n" +
-	"\x15OFFSET_SPEC_TIMESTAMP\x10\x022\x93\a\n" +
+	"\x15OFFSET_SPEC_TIMESTAMP\x10\x02*l\n" +
+	"\tResetSpec\x12\x17\n" +
+	"\x13RESET_SPEC_EARLIEST\x10\x00\x12\x15\n" +
+	"\x11RESET_SPEC_LATEST\x10\x01\x12\x18\n" +
+	"\x14RESET_SPEC_TIMESTAMP\x10\x02\x12\x15\n" +
+	"\x11RESET_SPEC_OFFSET\x10\x03*\x95\x01\n" +
+	"\x12PartitionOffsetsOp\x12\x1d\n" +
+	"\x19PARTITION_OFFSETS_OP_READ\x10\x00\x12\x1f\n" +
+	"\x1bPARTITION_OFFSETS_OP_COMMIT\x10\x01\x12\x1f\n" +
+	"\x1bPARTITION_OFFSETS_OP_DELETE\x10\x02\x12\x1e\n" +
+	"\x1aPARTITION_OFFSETS_OP_RESET\x10\x032\xe0\f\n" +
 	"\x06Sluice\x12I\n" +
 	"\n" +
 	"GetCluster\x12\x1c.sluice.v1.GetClusterRequest\x1a\x1d.sluice.v1.GetClusterResponse\x12L\n" +
@@ -2270,10 +4212,22 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\aProduce\x12\x19.sluice.v1.ProduceRequest\x1a\x1a.sluice.v1.ProduceResponse\x12:\n" +
 	"\x05Fetch\x12\x17.sluice.v1.FetchRequest\x1a\x18.sluice.v1.FetchResponse\x12>\n" +
 	"\x06Follow\x12\x18.sluice.v1.FollowRequest\x1a\x18.sluice.v1.FetchResponse0\x01\x12L\n" +
-	"\vListOffsets\x12\x1d.sluice.v1.ListOffsetsRequest\x1a\x1e.sluice.v1.ListOffsetsResponse2\xd3\x01\n" +
+	"\vListOffsets\x12\x1d.sluice.v1.ListOffsetsRequest\x1a\x1e.sluice.v1.ListOffsetsResponse\x12F\n" +
+	"\tJoinGroup\x12\x1b.sluice.v1.JoinGroupRequest\x1a\x1c.sluice.v1.JoinGroupResponse\x12U\n" +
+	"\x0eGroupHeartbeat\x12 .sluice.v1.GroupHeartbeatRequest\x1a!.sluice.v1.GroupHeartbeatResponse\x12I\n" +
+	"\n" +
+	"LeaveGroup\x12\x1c.sluice.v1.LeaveGroupRequest\x1a\x1d.sluice.v1.LeaveGroupResponse\x12R\n" +
+	"\rCommitOffsets\x12\x1f.sluice.v1.CommitOffsetsRequest\x1a .sluice.v1.CommitOffsetsResponse\x12O\n" +
+	"\fFetchOffsets\x12\x1e.sluice.v1.FetchOffsetsRequest\x1a\x1f.sluice.v1.FetchOffsetsResponse\x12I\n" +
+	"\n" +
+	"ListGroups\x12\x1c.sluice.v1.ListGroupsRequest\x1a\x1d.sluice.v1.ListGroupsResponse\x12R\n" +
+	"\rDescribeGroup\x12\x1f.sluice.v1.DescribeGroupRequest\x1a .sluice.v1.DescribeGroupResponse\x12O\n" +
+	"\fResetOffsets\x12\x1e.sluice.v1.ResetOffsetsRequest\x1a\x1f.sluice.v1.ResetOffsetsResponse\x12L\n" +
+	"\vDeleteGroup\x12\x1d.sluice.v1.DeleteGroupRequest\x1a\x1e.sluice.v1.DeleteGroupResponse2\xb0\x02\n" +
 	"\x0eSluiceInternal\x12[\n" +
 	"\x10PartitionLeaders\x12\".sluice.v1.PartitionLeadersRequest\x1a#.sluice.v1.PartitionLeadersResponse\x12d\n" +
-	"\x13AllocateProducerIDs\x12%.sluice.v1.AllocateProducerIDsRequest\x1a&.sluice.v1.AllocateProducerIDsResponseB2Z0github.com/sluicedb/sluice/api/sluicev1;sluicev1b\x06proto3"
+	"\x13AllocateProducerIDs\x12%.sluice.v1.AllocateProducerIDsRequest\x1a&.sluice.v1.AllocateProducerIDsResponse\x12[\n" +
+	"\x10PartitionOffsets\x12\".sluice.v1.PartitionOffsetsRequest\x1a#.sluice.v1.PartitionOffsetsResponseB2Z0github.com/sluicedb/sluice/api/sluicev1;sluicev1b\x06proto3"
 
 var (
 	file_sluice_v1_sluice_proto_rawDescOnce sync.Once
@@ -2287,91 +4241,160 @@ func file_sluice_v1_sluice_proto_rawDescGZIP() []byte {
 	return file_sluice_v1_sluice_proto_rawDescData
 }
 
-var file_sluice_v1_sluice_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_sluice_v1_sluice_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_sluice_v1_sluice_proto_goTypes = []any{
 	(ErrorCode)(0),                      // 0: sluice.v1.ErrorCode
 	(Acks)(0),                           // 1: sluice.v1.Acks
 	(OffsetSpec)(0),                     // 2: sluice.v1.OffsetSpec
-	(*ErrorDetail)(nil),                 // 3: sluice.v1.ErrorDetail
-	(*Node)(nil),                        // 4: sluice.v1.Node
-	(*GetClusterRequest)(nil),           // 5: sluice.v1.GetClusterRequest
-	(*GetClusterResponse)(nil),          // 6: sluice.v1.GetClusterResponse
-	(*PartitionInfo)(nil),               // 7: sluice.v1.PartitionInfo
-	(*Stream)(nil),                      // 8: sluice.v1.Stream
-	(*GetMetadataRequest)(nil),          // 9: sluice.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),         // 10: sluice.v1.GetMetadataResponse
-	(*CreateStreamRequest)(nil),         // 11: sluice.v1.CreateStreamRequest
-	(*CreateStreamResponse)(nil),        // 12: sluice.v1.CreateStreamResponse
-	(*DescribeStreamRequest)(nil),       // 13: sluice.v1.DescribeStreamRequest
-	(*DescribeStreamResponse)(nil),      // 14: sluice.v1.DescribeStreamResponse
-	(*ListStreamsRequest)(nil),          // 15: sluice.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),         // 16: sluice.v1.ListStreamsResponse
-	(*DeleteStreamRequest)(nil),         // 17: sluice.v1.DeleteStreamRequest
-	(*DeleteStreamResponse)(nil),        // 18: sluice.v1.DeleteStreamResponse
-	(*AlterStreamRequest)(nil),          // 19: sluice.v1.AlterStreamRequest
-	(*AlterStreamResponse)(nil),         // 20: sluice.v1.AlterStreamResponse
-	(*InitProducerRequest)(nil),         // 21: sluice.v1.InitProducerRequest
-	(*InitProducerResponse)(nil),        // 22: sluice.v1.InitProducerResponse
-	(*ProduceRequest)(nil),              // 23: sluice.v1.ProduceRequest
-	(*ProduceResponse)(nil),             // 24: sluice.v1.ProduceResponse
-	(*FetchRequest)(nil),                // 25: sluice.v1.FetchRequest
-	(*FetchResponse)(nil),               // 26: sluice.v1.FetchResponse
-	(*FollowRequest)(nil),               // 27: sluice.v1.FollowRequest
-	(*ListOffsetsRequest)(nil),          // 28: sluice.v1.ListOffsetsRequest
-	(*ListOffsetsResponse)(nil),         // 29: sluice.v1.ListOffsetsResponse
-	(*PartitionLeadersRequest)(nil),     // 30: sluice.v1.PartitionLeadersRequest
-	(*PartitionLeader)(nil),             // 31: sluice.v1.PartitionLeader
-	(*PartitionLeadersResponse)(nil),    // 32: sluice.v1.PartitionLeadersResponse
-	(*AllocateProducerIDsRequest)(nil),  // 33: sluice.v1.AllocateProducerIDsRequest
-	(*AllocateProducerIDsResponse)(nil), // 34: sluice.v1.AllocateProducerIDsResponse
+	(ResetSpec)(0),                      // 3: sluice.v1.ResetSpec
+	(PartitionOffsetsOp)(0),             // 4: sluice.v1.PartitionOffsetsOp
+	(*ErrorDetail)(nil),                 // 5: sluice.v1.ErrorDetail
+	(*Node)(nil),                        // 6: sluice.v1.Node
+	(*GetClusterRequest)(nil),           // 7: sluice.v1.GetClusterRequest
+	(*GetClusterResponse)(nil),          // 8: sluice.v1.GetClusterResponse
+	(*PartitionInfo)(nil),               // 9: sluice.v1.PartitionInfo
+	(*Stream)(nil),                      // 10: sluice.v1.Stream
+	(*GetMetadataRequest)(nil),          // 11: sluice.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),         // 12: sluice.v1.GetMetadataResponse
+	(*CreateStreamRequest)(nil),         // 13: sluice.v1.CreateStreamRequest
+	(*CreateStreamResponse)(nil),        // 14: sluice.v1.CreateStreamResponse
+	(*DescribeStreamRequest)(nil),       // 15: sluice.v1.DescribeStreamRequest
+	(*DescribeStreamResponse)(nil),      // 16: sluice.v1.DescribeStreamResponse
+	(*ListStreamsRequest)(nil),          // 17: sluice.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),         // 18: sluice.v1.ListStreamsResponse
+	(*DeleteStreamRequest)(nil),         // 19: sluice.v1.DeleteStreamRequest
+	(*DeleteStreamResponse)(nil),        // 20: sluice.v1.DeleteStreamResponse
+	(*AlterStreamRequest)(nil),          // 21: sluice.v1.AlterStreamRequest
+	(*AlterStreamResponse)(nil),         // 22: sluice.v1.AlterStreamResponse
+	(*InitProducerRequest)(nil),         // 23: sluice.v1.InitProducerRequest
+	(*InitProducerResponse)(nil),        // 24: sluice.v1.InitProducerResponse
+	(*ProduceRequest)(nil),              // 25: sluice.v1.ProduceRequest
+	(*ProduceResponse)(nil),             // 26: sluice.v1.ProduceResponse
+	(*FetchRequest)(nil),                // 27: sluice.v1.FetchRequest
+	(*FetchResponse)(nil),               // 28: sluice.v1.FetchResponse
+	(*FollowRequest)(nil),               // 29: sluice.v1.FollowRequest
+	(*ListOffsetsRequest)(nil),          // 30: sluice.v1.ListOffsetsRequest
+	(*ListOffsetsResponse)(nil),         // 31: sluice.v1.ListOffsetsResponse
+	(*StreamPartitions)(nil),            // 32: sluice.v1.StreamPartitions
+	(*JoinGroupRequest)(nil),            // 33: sluice.v1.JoinGroupRequest
+	(*JoinGroupResponse)(nil),           // 34: sluice.v1.JoinGroupResponse
+	(*GroupHeartbeatRequest)(nil),       // 35: sluice.v1.GroupHeartbeatRequest
+	(*GroupHeartbeatResponse)(nil),      // 36: sluice.v1.GroupHeartbeatResponse
+	(*LeaveGroupRequest)(nil),           // 37: sluice.v1.LeaveGroupRequest
+	(*LeaveGroupResponse)(nil),          // 38: sluice.v1.LeaveGroupResponse
+	(*OffsetCommit)(nil),                // 39: sluice.v1.OffsetCommit
+	(*CommitOffsetsRequest)(nil),        // 40: sluice.v1.CommitOffsetsRequest
+	(*CommitOffsetResult)(nil),          // 41: sluice.v1.CommitOffsetResult
+	(*CommitOffsetsResponse)(nil),       // 42: sluice.v1.CommitOffsetsResponse
+	(*PartitionOffset)(nil),             // 43: sluice.v1.PartitionOffset
+	(*FetchOffsetsRequest)(nil),         // 44: sluice.v1.FetchOffsetsRequest
+	(*FetchOffsetsResponse)(nil),        // 45: sluice.v1.FetchOffsetsResponse
+	(*GroupSummary)(nil),                // 46: sluice.v1.GroupSummary
+	(*ListGroupsRequest)(nil),           // 47: sluice.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),          // 48: sluice.v1.ListGroupsResponse
+	(*GroupMember)(nil),                 // 49: sluice.v1.GroupMember
+	(*DescribeGroupRequest)(nil),        // 50: sluice.v1.DescribeGroupRequest
+	(*DescribeGroupResponse)(nil),       // 51: sluice.v1.DescribeGroupResponse
+	(*ResetOffsetsRequest)(nil),         // 52: sluice.v1.ResetOffsetsRequest
+	(*ResetOffsetsResponse)(nil),        // 53: sluice.v1.ResetOffsetsResponse
+	(*DeleteGroupRequest)(nil),          // 54: sluice.v1.DeleteGroupRequest
+	(*DeleteGroupResponse)(nil),         // 55: sluice.v1.DeleteGroupResponse
+	(*PartitionLeadersRequest)(nil),     // 56: sluice.v1.PartitionLeadersRequest
+	(*PartitionLeader)(nil),             // 57: sluice.v1.PartitionLeader
+	(*PartitionLeadersResponse)(nil),    // 58: sluice.v1.PartitionLeadersResponse
+	(*AllocateProducerIDsRequest)(nil),  // 59: sluice.v1.AllocateProducerIDsRequest
+	(*AllocateProducerIDsResponse)(nil), // 60: sluice.v1.AllocateProducerIDsResponse
+	(*PartitionOffsetsRequest)(nil),     // 61: sluice.v1.PartitionOffsetsRequest
+	(*PartitionOffsetsResponse)(nil),    // 62: sluice.v1.PartitionOffsetsResponse
 }
 var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	0,  // 0: sluice.v1.ErrorDetail.code:type_name -> sluice.v1.ErrorCode
-	4,  // 1: sluice.v1.GetClusterResponse.nodes:type_name -> sluice.v1.Node
-	7,  // 2: sluice.v1.Stream.partitions:type_name -> sluice.v1.PartitionInfo
-	8,  // 3: sluice.v1.GetMetadataResponse.streams:type_name -> sluice.v1.Stream
-	4,  // 4: sluice.v1.GetMetadataResponse.nodes:type_name -> sluice.v1.Node
-	8,  // 5: sluice.v1.CreateStreamResponse.stream:type_name -> sluice.v1.Stream
-	8,  // 6: sluice.v1.DescribeStreamResponse.stream:type_name -> sluice.v1.Stream
-	8,  // 7: sluice.v1.ListStreamsResponse.streams:type_name -> sluice.v1.Stream
-	8,  // 8: sluice.v1.AlterStreamResponse.stream:type_name -> sluice.v1.Stream
+	6,  // 1: sluice.v1.GetClusterResponse.nodes:type_name -> sluice.v1.Node
+	9,  // 2: sluice.v1.Stream.partitions:type_name -> sluice.v1.PartitionInfo
+	10, // 3: sluice.v1.GetMetadataResponse.streams:type_name -> sluice.v1.Stream
+	6,  // 4: sluice.v1.GetMetadataResponse.nodes:type_name -> sluice.v1.Node
+	10, // 5: sluice.v1.CreateStreamResponse.stream:type_name -> sluice.v1.Stream
+	10, // 6: sluice.v1.DescribeStreamResponse.stream:type_name -> sluice.v1.Stream
+	10, // 7: sluice.v1.ListStreamsResponse.streams:type_name -> sluice.v1.Stream
+	10, // 8: sluice.v1.AlterStreamResponse.stream:type_name -> sluice.v1.Stream
 	1,  // 9: sluice.v1.ProduceRequest.acks:type_name -> sluice.v1.Acks
 	2,  // 10: sluice.v1.ListOffsetsRequest.spec:type_name -> sluice.v1.OffsetSpec
-	31, // 11: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
-	5,  // 12: sluice.v1.Sluice.GetCluster:input_type -> sluice.v1.GetClusterRequest
-	9,  // 13: sluice.v1.Sluice.GetMetadata:input_type -> sluice.v1.GetMetadataRequest
-	11, // 14: sluice.v1.Sluice.CreateStream:input_type -> sluice.v1.CreateStreamRequest
-	13, // 15: sluice.v1.Sluice.DescribeStream:input_type -> sluice.v1.DescribeStreamRequest
-	15, // 16: sluice.v1.Sluice.ListStreams:input_type -> sluice.v1.ListStreamsRequest
-	17, // 17: sluice.v1.Sluice.DeleteStream:input_type -> sluice.v1.DeleteStreamRequest
-	19, // 18: sluice.v1.Sluice.AlterStream:input_type -> sluice.v1.AlterStreamRequest
-	21, // 19: sluice.v1.Sluice.InitProducer:input_type -> sluice.v1.InitProducerRequest
-	23, // 20: sluice.v1.Sluice.Produce:input_type -> sluice.v1.ProduceRequest
-	25, // 21: sluice.v1.Sluice.Fetch:input_type -> sluice.v1.FetchRequest
-	27, // 22: sluice.v1.Sluice.Follow:input_type -> sluice.v1.FollowRequest
-	28, // 23: sluice.v1.Sluice.ListOffsets:input_type -> sluice.v1.ListOffsetsRequest
-	30, // 24: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
-	33, // 25: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
-	6,  // 26: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
-	10, // 27: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
-	12, // 28: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
-	14, // 29: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
-	16, // 30: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
-	18, // 31: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
-	20, // 32: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
-	22, // 33: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
-	24, // 34: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
-	26, // 35: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
-	26, // 36: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
-	29, // 37: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
-	32, // 38: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
-	34, // 39: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
-	26, // [26:40] is the sub-list for method output_type
-	12, // [12:26] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	32, // 11: sluice.v1.JoinGroupResponse.assigned:type_name -> sluice.v1.StreamPartitions
+	32, // 12: sluice.v1.GroupHeartbeatRequest.owned:type_name -> sluice.v1.StreamPartitions
+	32, // 13: sluice.v1.GroupHeartbeatResponse.assigned:type_name -> sluice.v1.StreamPartitions
+	39, // 14: sluice.v1.CommitOffsetsRequest.offsets:type_name -> sluice.v1.OffsetCommit
+	5,  // 15: sluice.v1.CommitOffsetResult.error:type_name -> sluice.v1.ErrorDetail
+	41, // 16: sluice.v1.CommitOffsetsResponse.results:type_name -> sluice.v1.CommitOffsetResult
+	5,  // 17: sluice.v1.PartitionOffset.error:type_name -> sluice.v1.ErrorDetail
+	32, // 18: sluice.v1.FetchOffsetsRequest.partitions:type_name -> sluice.v1.StreamPartitions
+	43, // 19: sluice.v1.FetchOffsetsResponse.offsets:type_name -> sluice.v1.PartitionOffset
+	46, // 20: sluice.v1.ListGroupsResponse.groups:type_name -> sluice.v1.GroupSummary
+	32, // 21: sluice.v1.GroupMember.assigned:type_name -> sluice.v1.StreamPartitions
+	32, // 22: sluice.v1.GroupMember.owned:type_name -> sluice.v1.StreamPartitions
+	46, // 23: sluice.v1.DescribeGroupResponse.group:type_name -> sluice.v1.GroupSummary
+	49, // 24: sluice.v1.DescribeGroupResponse.members:type_name -> sluice.v1.GroupMember
+	43, // 25: sluice.v1.DescribeGroupResponse.offsets:type_name -> sluice.v1.PartitionOffset
+	3,  // 26: sluice.v1.ResetOffsetsRequest.spec:type_name -> sluice.v1.ResetSpec
+	43, // 27: sluice.v1.ResetOffsetsResponse.offsets:type_name -> sluice.v1.PartitionOffset
+	57, // 28: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
+	4,  // 29: sluice.v1.PartitionOffsetsRequest.op:type_name -> sluice.v1.PartitionOffsetsOp
+	39, // 30: sluice.v1.PartitionOffsetsRequest.offsets:type_name -> sluice.v1.OffsetCommit
+	3,  // 31: sluice.v1.PartitionOffsetsRequest.reset_spec:type_name -> sluice.v1.ResetSpec
+	43, // 32: sluice.v1.PartitionOffsetsResponse.offsets:type_name -> sluice.v1.PartitionOffset
+	7,  // 33: sluice.v1.Sluice.GetCluster:input_type -> sluice.v1.GetClusterRequest
+	11, // 34: sluice.v1.Sluice.GetMetadata:input_type -> sluice.v1.GetMetadataRequest
+	13, // 35: sluice.v1.Sluice.CreateStream:input_type -> sluice.v1.CreateStreamRequest
+	15, // 36: sluice.v1.Sluice.DescribeStream:input_type -> sluice.v1.DescribeStreamRequest
+	17, // 37: sluice.v1.Sluice.ListStreams:input_type -> sluice.v1.ListStreamsRequest
+	19, // 38: sluice.v1.Sluice.DeleteStream:input_type -> sluice.v1.DeleteStreamRequest
+	21, // 39: sluice.v1.Sluice.AlterStream:input_type -> sluice.v1.AlterStreamRequest
+	23, // 40: sluice.v1.Sluice.InitProducer:input_type -> sluice.v1.InitProducerRequest
+	25, // 41: sluice.v1.Sluice.Produce:input_type -> sluice.v1.ProduceRequest
+	27, // 42: sluice.v1.Sluice.Fetch:input_type -> sluice.v1.FetchRequest
+	29, // 43: sluice.v1.Sluice.Follow:input_type -> sluice.v1.FollowRequest
+	30, // 44: sluice.v1.Sluice.ListOffsets:input_type -> sluice.v1.ListOffsetsRequest
+	33, // 45: sluice.v1.Sluice.JoinGroup:input_type -> sluice.v1.JoinGroupRequest
+	35, // 46: sluice.v1.Sluice.GroupHeartbeat:input_type -> sluice.v1.GroupHeartbeatRequest
+	37, // 47: sluice.v1.Sluice.LeaveGroup:input_type -> sluice.v1.LeaveGroupRequest
+	40, // 48: sluice.v1.Sluice.CommitOffsets:input_type -> sluice.v1.CommitOffsetsRequest
+	44, // 49: sluice.v1.Sluice.FetchOffsets:input_type -> sluice.v1.FetchOffsetsRequest
+	47, // 50: sluice.v1.Sluice.ListGroups:input_type -> sluice.v1.ListGroupsRequest
+	50, // 51: sluice.v1.Sluice.DescribeGroup:input_type -> sluice.v1.DescribeGroupRequest
+	52, // 52: sluice.v1.Sluice.ResetOffsets:input_type -> sluice.v1.ResetOffsetsRequest
+	54, // 53: sluice.v1.Sluice.DeleteGroup:input_type -> sluice.v1.DeleteGroupRequest
+	56, // 54: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
+	59, // 55: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
+	61, // 56: sluice.v1.SluiceInternal.PartitionOffsets:input_type -> sluice.v1.PartitionOffsetsRequest
+	8,  // 57: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
+	12, // 58: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
+	14, // 59: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
+	16, // 60: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
+	18, // 61: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
+	20, // 62: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
+	22, // 63: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
+	24, // 64: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
+	26, // 65: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
+	28, // 66: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
+	28, // 67: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
+	31, // 68: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
+	34, // 69: sluice.v1.Sluice.JoinGroup:output_type -> sluice.v1.JoinGroupResponse
+	36, // 70: sluice.v1.Sluice.GroupHeartbeat:output_type -> sluice.v1.GroupHeartbeatResponse
+	38, // 71: sluice.v1.Sluice.LeaveGroup:output_type -> sluice.v1.LeaveGroupResponse
+	42, // 72: sluice.v1.Sluice.CommitOffsets:output_type -> sluice.v1.CommitOffsetsResponse
+	45, // 73: sluice.v1.Sluice.FetchOffsets:output_type -> sluice.v1.FetchOffsetsResponse
+	48, // 74: sluice.v1.Sluice.ListGroups:output_type -> sluice.v1.ListGroupsResponse
+	51, // 75: sluice.v1.Sluice.DescribeGroup:output_type -> sluice.v1.DescribeGroupResponse
+	53, // 76: sluice.v1.Sluice.ResetOffsets:output_type -> sluice.v1.ResetOffsetsResponse
+	55, // 77: sluice.v1.Sluice.DeleteGroup:output_type -> sluice.v1.DeleteGroupResponse
+	58, // 78: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
+	60, // 79: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
+	62, // 80: sluice.v1.SluiceInternal.PartitionOffsets:output_type -> sluice.v1.PartitionOffsetsResponse
+	57, // [57:81] is the sub-list for method output_type
+	33, // [33:57] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_sluice_proto_init() }
@@ -2385,8 +4408,8 @@ func file_sluice_v1_sluice_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_sluice_proto_rawDesc), len(file_sluice_v1_sluice_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   32,
+			NumEnums:      5,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -41,6 +41,15 @@ const (
 	Sluice_Fetch_FullMethodName          = "/sluice.v1.Sluice/Fetch"
 	Sluice_Follow_FullMethodName         = "/sluice.v1.Sluice/Follow"
 	Sluice_ListOffsets_FullMethodName    = "/sluice.v1.Sluice/ListOffsets"
+	Sluice_JoinGroup_FullMethodName      = "/sluice.v1.Sluice/JoinGroup"
+	Sluice_GroupHeartbeat_FullMethodName = "/sluice.v1.Sluice/GroupHeartbeat"
+	Sluice_LeaveGroup_FullMethodName     = "/sluice.v1.Sluice/LeaveGroup"
+	Sluice_CommitOffsets_FullMethodName  = "/sluice.v1.Sluice/CommitOffsets"
+	Sluice_FetchOffsets_FullMethodName   = "/sluice.v1.Sluice/FetchOffsets"
+	Sluice_ListGroups_FullMethodName     = "/sluice.v1.Sluice/ListGroups"
+	Sluice_DescribeGroup_FullMethodName  = "/sluice.v1.Sluice/DescribeGroup"
+	Sluice_ResetOffsets_FullMethodName   = "/sluice.v1.Sluice/ResetOffsets"
+	Sluice_DeleteGroup_FullMethodName    = "/sluice.v1.Sluice/DeleteGroup"
 )
 
 // SluiceClient is the client API for Sluice service.
@@ -69,6 +78,35 @@ type SluiceClient interface {
 	Follow(ctx context.Context, in *FollowRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchResponse], error)
 	// ListOffsets resolves earliest, latest or a timestamp to an offset.
 	ListOffsets(ctx context.Context, in *ListOffsetsRequest, opts ...grpc.CallOption) (*ListOffsetsResponse, error)
+	// Consumer groups. The group coordinator is the metadata leader; any
+	// node forwards these calls to it once. Membership follows Kafka's
+	// KIP-848 protocol: the coordinator computes the assignment, members
+	// learn it and report what they own through heartbeats, and a partition
+	// moves only once its previous owner has released it.
+	//
+	// JoinGroup adds a member (or re-admits a static member by its instance
+	// id) and returns its member id, the generation and what it may consume
+	// now.
+	JoinGroup(ctx context.Context, in *JoinGroupRequest, opts ...grpc.CallOption) (*JoinGroupResponse, error)
+	// GroupHeartbeat keeps a member alive, reports the partitions it owns,
+	// and returns the partitions it may consume. With max_wait_ms it waits
+	// for its assignment to change (a long poll).
+	GroupHeartbeat(ctx context.Context, in *GroupHeartbeatRequest, opts ...grpc.CallOption) (*GroupHeartbeatResponse, error)
+	// LeaveGroup removes a member at once (no session timeout wait).
+	LeaveGroup(ctx context.Context, in *LeaveGroupRequest, opts ...grpc.CallOption) (*LeaveGroupResponse, error)
+	// CommitOffsets stores committed offsets, each through its partition's
+	// raft group, after checking the member's generation and ownership.
+	CommitOffsets(ctx context.Context, in *CommitOffsetsRequest, opts ...grpc.CallOption) (*CommitOffsetsResponse, error)
+	// FetchOffsets returns a group's committed offsets and lag.
+	FetchOffsets(ctx context.Context, in *FetchOffsetsRequest, opts ...grpc.CallOption) (*FetchOffsetsResponse, error)
+	ListGroups(ctx context.Context, in *ListGroupsRequest, opts ...grpc.CallOption) (*ListGroupsResponse, error)
+	DescribeGroup(ctx context.Context, in *DescribeGroupRequest, opts ...grpc.CallOption) (*DescribeGroupResponse, error)
+	// ResetOffsets moves a group's committed offsets; refused while the
+	// group has members (GROUP_NOT_EMPTY).
+	ResetOffsets(ctx context.Context, in *ResetOffsetsRequest, opts ...grpc.CallOption) (*ResetOffsetsResponse, error)
+	// DeleteGroup removes a group and its committed offsets; refused while
+	// the group has members.
+	DeleteGroup(ctx context.Context, in *DeleteGroupRequest, opts ...grpc.CallOption) (*DeleteGroupResponse, error)
 }
 
 type sluiceClient struct {
@@ -208,6 +246,96 @@ func (c *sluiceClient) ListOffsets(ctx context.Context, in *ListOffsetsRequest, 
 	return out, nil
 }
 
+func (c *sluiceClient) JoinGroup(ctx context.Context, in *JoinGroupRequest, opts ...grpc.CallOption) (*JoinGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinGroupResponse)
+	err := c.cc.Invoke(ctx, Sluice_JoinGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) GroupHeartbeat(ctx context.Context, in *GroupHeartbeatRequest, opts ...grpc.CallOption) (*GroupHeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GroupHeartbeatResponse)
+	err := c.cc.Invoke(ctx, Sluice_GroupHeartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) LeaveGroup(ctx context.Context, in *LeaveGroupRequest, opts ...grpc.CallOption) (*LeaveGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaveGroupResponse)
+	err := c.cc.Invoke(ctx, Sluice_LeaveGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) CommitOffsets(ctx context.Context, in *CommitOffsetsRequest, opts ...grpc.CallOption) (*CommitOffsetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitOffsetsResponse)
+	err := c.cc.Invoke(ctx, Sluice_CommitOffsets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) FetchOffsets(ctx context.Context, in *FetchOffsetsRequest, opts ...grpc.CallOption) (*FetchOffsetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FetchOffsetsResponse)
+	err := c.cc.Invoke(ctx, Sluice_FetchOffsets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) ListGroups(ctx context.Context, in *ListGroupsRequest, opts ...grpc.CallOption) (*ListGroupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGroupsResponse)
+	err := c.cc.Invoke(ctx, Sluice_ListGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) DescribeGroup(ctx context.Context, in *DescribeGroupRequest, opts ...grpc.CallOption) (*DescribeGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeGroupResponse)
+	err := c.cc.Invoke(ctx, Sluice_DescribeGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) ResetOffsets(ctx context.Context, in *ResetOffsetsRequest, opts ...grpc.CallOption) (*ResetOffsetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetOffsetsResponse)
+	err := c.cc.Invoke(ctx, Sluice_ResetOffsets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) DeleteGroup(ctx context.Context, in *DeleteGroupRequest, opts ...grpc.CallOption) (*DeleteGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteGroupResponse)
+	err := c.cc.Invoke(ctx, Sluice_DeleteGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SluiceServer is the server API for Sluice service.
 // All implementations must embed UnimplementedSluiceServer
 // for forward compatibility.
@@ -234,6 +362,35 @@ type SluiceServer interface {
 	Follow(*FollowRequest, grpc.ServerStreamingServer[FetchResponse]) error
 	// ListOffsets resolves earliest, latest or a timestamp to an offset.
 	ListOffsets(context.Context, *ListOffsetsRequest) (*ListOffsetsResponse, error)
+	// Consumer groups. The group coordinator is the metadata leader; any
+	// node forwards these calls to it once. Membership follows Kafka's
+	// KIP-848 protocol: the coordinator computes the assignment, members
+	// learn it and report what they own through heartbeats, and a partition
+	// moves only once its previous owner has released it.
+	//
+	// JoinGroup adds a member (or re-admits a static member by its instance
+	// id) and returns its member id, the generation and what it may consume
+	// now.
+	JoinGroup(context.Context, *JoinGroupRequest) (*JoinGroupResponse, error)
+	// GroupHeartbeat keeps a member alive, reports the partitions it owns,
+	// and returns the partitions it may consume. With max_wait_ms it waits
+	// for its assignment to change (a long poll).
+	GroupHeartbeat(context.Context, *GroupHeartbeatRequest) (*GroupHeartbeatResponse, error)
+	// LeaveGroup removes a member at once (no session timeout wait).
+	LeaveGroup(context.Context, *LeaveGroupRequest) (*LeaveGroupResponse, error)
+	// CommitOffsets stores committed offsets, each through its partition's
+	// raft group, after checking the member's generation and ownership.
+	CommitOffsets(context.Context, *CommitOffsetsRequest) (*CommitOffsetsResponse, error)
+	// FetchOffsets returns a group's committed offsets and lag.
+	FetchOffsets(context.Context, *FetchOffsetsRequest) (*FetchOffsetsResponse, error)
+	ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error)
+	DescribeGroup(context.Context, *DescribeGroupRequest) (*DescribeGroupResponse, error)
+	// ResetOffsets moves a group's committed offsets; refused while the
+	// group has members (GROUP_NOT_EMPTY).
+	ResetOffsets(context.Context, *ResetOffsetsRequest) (*ResetOffsetsResponse, error)
+	// DeleteGroup removes a group and its committed offsets; refused while
+	// the group has members.
+	DeleteGroup(context.Context, *DeleteGroupRequest) (*DeleteGroupResponse, error)
 	mustEmbedUnimplementedSluiceServer()
 }
 
@@ -279,6 +436,33 @@ func (UnimplementedSluiceServer) Follow(*FollowRequest, grpc.ServerStreamingServ
 }
 func (UnimplementedSluiceServer) ListOffsets(context.Context, *ListOffsetsRequest) (*ListOffsetsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOffsets not implemented")
+}
+func (UnimplementedSluiceServer) JoinGroup(context.Context, *JoinGroupRequest) (*JoinGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method JoinGroup not implemented")
+}
+func (UnimplementedSluiceServer) GroupHeartbeat(context.Context, *GroupHeartbeatRequest) (*GroupHeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GroupHeartbeat not implemented")
+}
+func (UnimplementedSluiceServer) LeaveGroup(context.Context, *LeaveGroupRequest) (*LeaveGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LeaveGroup not implemented")
+}
+func (UnimplementedSluiceServer) CommitOffsets(context.Context, *CommitOffsetsRequest) (*CommitOffsetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitOffsets not implemented")
+}
+func (UnimplementedSluiceServer) FetchOffsets(context.Context, *FetchOffsetsRequest) (*FetchOffsetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FetchOffsets not implemented")
+}
+func (UnimplementedSluiceServer) ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGroups not implemented")
+}
+func (UnimplementedSluiceServer) DescribeGroup(context.Context, *DescribeGroupRequest) (*DescribeGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeGroup not implemented")
+}
+func (UnimplementedSluiceServer) ResetOffsets(context.Context, *ResetOffsetsRequest) (*ResetOffsetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetOffsets not implemented")
+}
+func (UnimplementedSluiceServer) DeleteGroup(context.Context, *DeleteGroupRequest) (*DeleteGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteGroup not implemented")
 }
 func (UnimplementedSluiceServer) mustEmbedUnimplementedSluiceServer() {}
 func (UnimplementedSluiceServer) testEmbeddedByValue()                {}
@@ -510,6 +694,168 @@ func _Sluice_ListOffsets_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sluice_JoinGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).JoinGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_JoinGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).JoinGroup(ctx, req.(*JoinGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_GroupHeartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GroupHeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).GroupHeartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_GroupHeartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).GroupHeartbeat(ctx, req.(*GroupHeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_LeaveGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaveGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).LeaveGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_LeaveGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).LeaveGroup(ctx, req.(*LeaveGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_CommitOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).CommitOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_CommitOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).CommitOffsets(ctx, req.(*CommitOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_FetchOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FetchOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).FetchOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_FetchOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).FetchOffsets(ctx, req.(*FetchOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_ListGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).ListGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_ListGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).ListGroups(ctx, req.(*ListGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_DescribeGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).DescribeGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_DescribeGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).DescribeGroup(ctx, req.(*DescribeGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_ResetOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).ResetOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_ResetOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).ResetOffsets(ctx, req.(*ResetOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_DeleteGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).DeleteGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_DeleteGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).DeleteGroup(ctx, req.(*DeleteGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Sluice_ServiceDesc is the grpc.ServiceDesc for Sluice service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -561,6 +907,42 @@ var Sluice_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListOffsets",
 			Handler:    _Sluice_ListOffsets_Handler,
 		},
+		{
+			MethodName: "JoinGroup",
+			Handler:    _Sluice_JoinGroup_Handler,
+		},
+		{
+			MethodName: "GroupHeartbeat",
+			Handler:    _Sluice_GroupHeartbeat_Handler,
+		},
+		{
+			MethodName: "LeaveGroup",
+			Handler:    _Sluice_LeaveGroup_Handler,
+		},
+		{
+			MethodName: "CommitOffsets",
+			Handler:    _Sluice_CommitOffsets_Handler,
+		},
+		{
+			MethodName: "FetchOffsets",
+			Handler:    _Sluice_FetchOffsets_Handler,
+		},
+		{
+			MethodName: "ListGroups",
+			Handler:    _Sluice_ListGroups_Handler,
+		},
+		{
+			MethodName: "DescribeGroup",
+			Handler:    _Sluice_DescribeGroup_Handler,
+		},
+		{
+			MethodName: "ResetOffsets",
+			Handler:    _Sluice_ResetOffsets_Handler,
+		},
+		{
+			MethodName: "DeleteGroup",
+			Handler:    _Sluice_DeleteGroup_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -575,6 +957,7 @@ var Sluice_ServiceDesc = grpc.ServiceDesc{
 const (
 	SluiceInternal_PartitionLeaders_FullMethodName    = "/sluice.v1.SluiceInternal/PartitionLeaders"
 	SluiceInternal_AllocateProducerIDs_FullMethodName = "/sluice.v1.SluiceInternal/AllocateProducerIDs"
+	SluiceInternal_PartitionOffsets_FullMethodName    = "/sluice.v1.SluiceInternal/PartitionOffsets"
 )
 
 // SluiceInternalClient is the client API for SluiceInternal service.
@@ -589,6 +972,10 @@ type SluiceInternalClient interface {
 	// from the metadata group. Only the metadata leader answers; others say
 	// NOT_LEADER (or NO_LEADER) and do not forward.
 	AllocateProducerIDs(ctx context.Context, in *AllocateProducerIDsRequest, opts ...grpc.CallOption) (*AllocateProducerIDsResponse, error)
+	// PartitionOffsets commits, reads or deletes group offsets on the
+	// partitions the answering node leads (the coordinator checked the
+	// member). Each partition gets its own result.
+	PartitionOffsets(ctx context.Context, in *PartitionOffsetsRequest, opts ...grpc.CallOption) (*PartitionOffsetsResponse, error)
 }
 
 type sluiceInternalClient struct {
@@ -619,6 +1006,16 @@ func (c *sluiceInternalClient) AllocateProducerIDs(ctx context.Context, in *Allo
 	return out, nil
 }
 
+func (c *sluiceInternalClient) PartitionOffsets(ctx context.Context, in *PartitionOffsetsRequest, opts ...grpc.CallOption) (*PartitionOffsetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PartitionOffsetsResponse)
+	err := c.cc.Invoke(ctx, SluiceInternal_PartitionOffsets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SluiceInternalServer is the server API for SluiceInternal service.
 // All implementations must embed UnimplementedSluiceInternalServer
 // for forward compatibility.
@@ -631,6 +1028,10 @@ type SluiceInternalServer interface {
 	// from the metadata group. Only the metadata leader answers; others say
 	// NOT_LEADER (or NO_LEADER) and do not forward.
 	AllocateProducerIDs(context.Context, *AllocateProducerIDsRequest) (*AllocateProducerIDsResponse, error)
+	// PartitionOffsets commits, reads or deletes group offsets on the
+	// partitions the answering node leads (the coordinator checked the
+	// member). Each partition gets its own result.
+	PartitionOffsets(context.Context, *PartitionOffsetsRequest) (*PartitionOffsetsResponse, error)
 	mustEmbedUnimplementedSluiceInternalServer()
 }
 
@@ -646,6 +1047,9 @@ func (UnimplementedSluiceInternalServer) PartitionLeaders(context.Context, *Part
 }
 func (UnimplementedSluiceInternalServer) AllocateProducerIDs(context.Context, *AllocateProducerIDsRequest) (*AllocateProducerIDsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AllocateProducerIDs not implemented")
+}
+func (UnimplementedSluiceInternalServer) PartitionOffsets(context.Context, *PartitionOffsetsRequest) (*PartitionOffsetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PartitionOffsets not implemented")
 }
 func (UnimplementedSluiceInternalServer) mustEmbedUnimplementedSluiceInternalServer() {}
 func (UnimplementedSluiceInternalServer) testEmbeddedByValue()                        {}
@@ -704,6 +1108,24 @@ func _SluiceInternal_AllocateProducerIDs_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SluiceInternal_PartitionOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PartitionOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceInternalServer).PartitionOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SluiceInternal_PartitionOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceInternalServer).PartitionOffsets(ctx, req.(*PartitionOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SluiceInternal_ServiceDesc is the grpc.ServiceDesc for SluiceInternal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -718,6 +1140,10 @@ var SluiceInternal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AllocateProducerIDs",
 			Handler:    _SluiceInternal_AllocateProducerIDs_Handler,
+		},
+		{
+			MethodName: "PartitionOffsets",
+			Handler:    _SluiceInternal_PartitionOffsets_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

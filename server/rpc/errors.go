@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sluicedb/sluice/api/sluicev1"
+	"github.com/sluicedb/sluice/consumergroup"
 	"github.com/sluicedb/sluice/log"
 	"github.com/sluicedb/sluice/metadata"
 	"github.com/sluicedb/sluice/partition"
@@ -73,6 +74,7 @@ var rules = []rule{
 	{noLeaderKnown, codes.Unavailable, sluicev1.ErrorCode_ERROR_CODE_NO_LEADER, true},
 	{is(replication.ErrNotLeader), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_NOT_LEADER, true},
 	{is(ErrNoLeader), codes.Unavailable, sluicev1.ErrorCode_ERROR_CODE_NO_LEADER, true},
+	{is(consumergroup.ErrNotCoordinator), codes.Unavailable, sluicev1.ErrorCode_ERROR_CODE_NO_LEADER, true},
 
 	// Nothing written, try again.
 	{is(replication.ErrTimeout), codes.Unavailable, sluicev1.ErrorCode_ERROR_CODE_TIMEOUT, true},
@@ -107,6 +109,22 @@ var rules = []rule{
 	{is(partition.ErrOutOfOrderSequence), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_OUT_OF_ORDER_SEQUENCE, false},
 	{is(partition.ErrProducerFenced), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_PRODUCER_FENCED, false},
 	{is(log.ErrOffsetOutOfRange), codes.OutOfRange, sluicev1.ErrorCode_ERROR_CODE_OFFSET_OUT_OF_RANGE, false},
+
+	// Consumer groups.
+	{is(consumergroup.ErrUnknownGroup), codes.NotFound, sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_GROUP, false},
+	{is(consumergroup.ErrUnknownMember), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_MEMBER, false},
+	{is(consumergroup.ErrFencedInstance), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_FENCED_INSTANCE, false},
+	{is(consumergroup.ErrStaleGeneration), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_STALE_GENERATION, false},
+	{is(partition.ErrStaleGeneration), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_STALE_GENERATION, false},
+	{is(consumergroup.ErrNotAssigned), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_NOT_ASSIGNED, false},
+	{is(consumergroup.ErrGroupNotEmpty), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_GROUP_NOT_EMPTY, false},
+	{is(consumergroup.ErrUnknownStrategy), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_STRATEGY, false},
+	{is(consumergroup.ErrInconsistentStrategy), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_INCONSISTENT_STRATEGY, false},
+	{is(consumergroup.ErrInvalidRequest), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{is(consumergroup.ErrInvalidGroupState), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{is(partition.ErrInvalidOffsetCommit), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{is(partition.ErrOffsetBeyondLogEnd), codes.OutOfRange, sluicev1.ErrorCode_ERROR_CODE_OFFSET_OUT_OF_RANGE, false},
+	{is(partition.ErrOffsetTableFull), codes.ResourceExhausted, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
 
 	// Broken state: a bug or damage, never the client's doing. Listed so
 	// that they are INTERNAL on purpose (and logged), not by default.

@@ -30,6 +30,8 @@ type metrics struct {
 	noAckLost       prometheus.Counter
 	grpcRequests    *prometheus.CounterVec // by method, gRPC code
 	grpcInFlight    *prometheus.GaugeVec   // by method
+	groupJoins      prometheus.Counter
+	offsetCommits   prometheus.Counter
 }
 
 func newMetrics(node *server.Node) (*metrics, error) {
@@ -60,11 +62,15 @@ func newMetrics(node *server.Node) (*metrics, error) {
 			Help: "gRPC calls handled, by method and gRPC status code."}, []string{"method", "grpc_code"}),
 		grpcInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_grpc_requests_in_flight",
 			Help: "gRPC calls being handled (streams included), by method."}, []string{"method"}),
+		groupJoins: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_group_joins_total",
+			Help: "Consumer group joins answered by this node's coordinator."}),
+		offsetCommits: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_group_offset_commits_total",
+			Help: "Partition offsets committed through this node's coordinator."}),
 	}
 	for _, c := range []prometheus.Collector{m.produceRequests, m.produceLatency, m.producedBytes, m.fetchRequests,
 		m.fetchLatency, m.fetchedBytes, m.followMessages, m.reorder, m.noAckLost, m.grpcRequests, m.grpcInFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&partitionCollector{node: node}} {
+		m.groupJoins, m.offsetCommits, &partitionCollector{node: node}, &groupCollector{node: node}} {
 		if err := m.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("rpc: metrics: %w", err)
 		}
