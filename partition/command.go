@@ -20,8 +20,13 @@ import (
 //	                     10  …  group (string), incarnation u64, generation i32,
 //	                            offset i64, metadata (string); nothing after
 //	delete group offsets: 2  …  group (string), incarnation u64; nothing after
+//	commit offsets:       2  8  leader wall clock, Unix ms (every entry's commit time)
+//	                     10  2  entry count u16, 1 to maxCommitBatch
+//	                     12  …  per entry, as in commit offset: group (string),
+//	                            incarnation u64, generation i32, offset i64,
+//	                            metadata (string); nothing after the last
 //
-// Types 3 and 4 came after 1 and 2 (same command version): a replica built
+// Types 3, 4 and 5 came after 1 and 2 (same command version): a replica built
 // before them finds them undecodable, which is fatal, so every replica of
 // a group must know them before a leader proposes one. The decoder checks
 // only the framing; Apply refuses field values out of range
@@ -33,6 +38,10 @@ const (
 	cmdAdvanceLogStart    = 2
 	cmdCommitOffset       = 3
 	cmdDeleteGroupOffsets = 4
+	cmdCommitOffsets      = 5
+
+	// maxCommitBatch bounds the entries of one commit-offsets command.
+	maxCommitBatch = 1024
 
 	commandHeaderSize = 2
 )
@@ -45,6 +54,8 @@ type command struct {
 	// commit offset; delete group offsets (Group and Incarnation only).
 	// The strings are copies, not aliases of the command.
 	commit OffsetCommit
+	// commit offsets
+	commits []OffsetCommit
 }
 
 func encodeProduce(dst []byte, timestamp int64, b []byte) []byte {
@@ -79,6 +90,23 @@ func appendCommitOffset(dst []byte, timestamp int64, c OffsetCommit) []byte {
 	dst = be.AppendUint32(dst, uint32(c.Generation))
 	dst = be.AppendUint64(dst, uint64(c.Offset))
 	return appendString16(dst, c.Metadata)
+}
+
+// appendCommitOffsets appends a commit-offsets command of cs (1 to
+// maxCommitBatch entries, each validated by the caller) at timestamp.
+func appendCommitOffsets(dst []byte, timestamp int64, cs []OffsetCommit) []byte {
+	be := binary.BigEndian
+	dst = append(dst, commandVersion, cmdCommitOffsets)
+	dst = be.AppendUint64(dst, uint64(timestamp))
+	dst = be.AppendUint16(dst, uint16(len(cs)))
+	for _, c := range cs {
+		dst = appendString16(dst, c.Group)
+		dst = be.AppendUint64(dst, c.Incarnation)
+		dst = be.AppendUint32(dst, uint32(c.Generation))
+		dst = be.AppendUint64(dst, uint64(c.Offset))
+		dst = appendString16(dst, c.Metadata)
+	}
+	return dst
 }
 
 // encodeDeleteGroupOffsets encodes a delete of group's entry up to
@@ -140,6 +168,26 @@ func decodeCommand(b []byte) (command, error) {
 		c.commit.Generation = int32(d.u32("generation"))
 		c.commit.Offset = int64(d.u64("offset"))
 		c.commit.Metadata = string(d.take(int(d.u16("metadata length")), "metadata"))
+		if err := d.end(); err != nil {
+			return command{}, err
+		}
+	case cmdCommitOffsets:
+		d := decoder{b: body, what: "commit-offsets command"}
+		c.timestamp = int64(d.u64("timestamp"))
+		n := int(d.u16("entry count"))
+		if d.err == nil && (n < 1 || n > maxCommitBatch || n*24 > len(d.b)) {
+			return command{}, fmt.Errorf("%w: commit-offsets command of %d entries in %d bytes", ErrCorrupt, n, len(d.b))
+		}
+		c.commits = make([]OffsetCommit, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			var e OffsetCommit
+			e.Group = string(d.take(int(d.u16("group length")), "group"))
+			e.Incarnation = d.u64("incarnation")
+			e.Generation = int32(d.u32("generation"))
+			e.Offset = int64(d.u64("offset"))
+			e.Metadata = string(d.take(int(d.u16("metadata length")), "metadata"))
+			c.commits = append(c.commits, e)
+		}
 		if err := d.end(); err != nil {
 			return command{}, err
 		}

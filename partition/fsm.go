@@ -43,6 +43,13 @@ func (r *Replica) Apply(e replication.Entry) any {
 	case cmdCommitOffset:
 		r.clock = max(r.clock, c.timestamp)
 		resp = r.applyCommitOffset(c.commit, c.timestamp)
+	case cmdCommitOffsets:
+		r.clock = max(r.clock, c.timestamp)
+		out := make([]any, len(c.commits))
+		for i, e := range c.commits {
+			out[i] = r.applyCommitOffset(e, c.timestamp)
+		}
+		resp = commitResults(out)
 	case cmdDeleteGroupOffsets:
 		resp = r.applyDeleteGroupOffsets(c.commit.Group, c.commit.Incarnation)
 	}

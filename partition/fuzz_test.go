@@ -36,6 +36,11 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add(deleteCmd("", 0))
 	f.Add(append(deleteCmd("g", 1), 0))
 	f.Add([]byte{commandVersion, cmdDeleteGroupOffsets, 0xff})
+	batch := appendCommitOffsets(nil, 1_700_000_000_000, []OffsetCommit{full, long, {Group: "x", Incarnation: 1}})
+	f.Add(batch)
+	f.Add(batch[:len(batch)-1])
+	f.Add(append(batch, 0))
+	f.Add(appendCommitOffsets(nil, 0, nil)) // no entries
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCommand(b)
 		if err != nil {
@@ -59,6 +64,8 @@ func FuzzDecodeCommand(f *testing.F) {
 				}
 				again = appendCommitOffset(nil, c.timestamp, c.commit)
 			}
+		case cmdCommitOffsets:
+			again = appendCommitOffsets(nil, c.timestamp, c.commits)
 		case cmdDeleteGroupOffsets:
 			if again, err = encodeDeleteGroupOffsets(c.commit.Group, c.commit.Incarnation); err != nil {
 				if !errors.Is(err, ErrInvalidOffsetCommit) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -115,21 +117,128 @@ func validateGroup(g string) error {
 // Errors: ErrInvalidOffsetCommit (nothing proposed), ErrNoProposer;
 // ErrStaleGeneration, ErrOffsetBeyondLogEnd, ErrOffsetTableFull (applied
 // and refused: nothing stored); the replication errors
-// (replication.ErrNotLeader, ErrOutcomeUnknown, …).
+// (replication.ErrNotLeader, ErrOutOfOrderSequence, …).
+//
+// Concurrent commits share raft entries (group commit): while one
+// commit-offsets command is in flight the others queue, and the caller
+// whose turn comes next proposes everything queued (up to
+// maxCommitBatch) as one command. No goroutine is started: the callers
+// take turns.
 func (r *Replica) CommitOffset(ctx context.Context, c OffsetCommit) (CommittedOffset, error) {
-	cmd, err := encodeCommitOffset(r.cfg.Now().UnixMilli(), c)
-	if err != nil {
+	if err := c.validate(); err != nil {
 		return CommittedOffset{}, err
 	}
-	resp, err := r.propose(ctx, cmd)
-	if err != nil {
-		return CommittedOffset{}, err
+	if r.proposer.Load() == nil {
+		return CommittedOffset{}, ErrNoProposer
 	}
-	e, ok := resp.(CommittedOffset)
-	if !ok {
-		return CommittedOffset{}, fmt.Errorf("partition %s: unexpected apply result %T", r.cfg.ID, resp)
+	p := &pendingCommit{c: c, wake: make(chan struct{}, 1)}
+	b := &r.commits
+	b.mu.Lock()
+	b.queue = append(b.queue, p)
+	lead := !b.busy
+	b.busy = true
+	b.mu.Unlock()
+	if !lead {
+		select {
+		case <-p.wake:
+		case <-ctx.Done():
+			b.mu.Lock()
+			if i := slices.Index(b.queue, p); i >= 0 && !p.turn {
+				b.queue = slices.Delete(b.queue, i, i+1) // never proposed
+				b.mu.Unlock()
+				return CommittedOffset{}, ctx.Err()
+			}
+			b.mu.Unlock()
+			<-p.wake // taken into a batch, or handed the turn: see it through
+		}
 	}
-	return e, nil
+	if !p.done {
+		r.proposeCommits(ctx)
+	}
+	return p.res, p.err
+}
+
+// commitBatcher queues concurrent CommitOffset calls (see CommitOffset).
+type commitBatcher struct {
+	mu    sync.Mutex
+	busy  bool             // a caller is proposing; Protected by mu
+	queue []*pendingCommit // waiting to be proposed; Protected by mu
+}
+
+// pendingCommit is one CommitOffset call. Its caller waits on wake, which
+// is signalled once: when the commit is done, or when it is its turn to
+// propose (turn set, done not).
+type pendingCommit struct {
+	c    OffsetCommit
+	wake chan struct{}
+	turn bool // Protected by commitBatcher.mu
+	done bool // set before wake; read by the owner after wake
+	res  CommittedOffset
+	err  error
+}
+
+// commitResults is Apply's answer to a commit-offsets command: per entry a
+// CommittedOffset or an error.
+type commitResults []any
+
+// commitProposeTimeout bounds a batch's proposal when the caller whose
+// turn it is has no deadline of its own: the batch is others' too.
+const commitProposeTimeout = 10 * time.Second
+
+// proposeCommits proposes what is queued as one command (the caller's own
+// commit among it), answers every commit in it, and hands the turn to the
+// first commit still queued, or ends the busy spell.
+func (r *Replica) proposeCommits(ctx context.Context) {
+	b := &r.commits
+	b.mu.Lock()
+	n := min(len(b.queue), maxCommitBatch)
+	batch := slices.Clone(b.queue[:n])
+	b.queue = slices.Delete(b.queue, 0, n)
+	b.mu.Unlock()
+
+	// The batch carries others' commits: the caller's cancellation must
+	// not cut them short.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitProposeTimeout)
+	cs := make([]OffsetCommit, len(batch))
+	for i, p := range batch {
+		cs[i] = p.c
+	}
+	resp, err := r.propose(pctx, appendCommitOffsets(nil, r.cfg.Now().UnixMilli(), cs))
+	cancel()
+	results, ok := resp.(commitResults)
+	if err == nil && (!ok || len(results) != len(batch)) {
+		err = fmt.Errorf("partition %s: unexpected apply result %T", r.cfg.ID, resp)
+	}
+	for i, p := range batch {
+		switch {
+		case err != nil:
+			p.err = err
+		default:
+			if rerr, isErr := results[i].(error); isErr {
+				p.err = rerr
+			} else if e, isEntry := results[i].(CommittedOffset); isEntry {
+				p.res = e
+			} else {
+				p.err = fmt.Errorf("partition %s: unexpected commit result %T", r.cfg.ID, results[i])
+			}
+		}
+		p.done = true
+	}
+	b.mu.Lock()
+	var next *pendingCommit
+	if len(b.queue) > 0 {
+		next = b.queue[0]
+		next.turn = true
+	} else {
+		b.busy = false
+	}
+	b.mu.Unlock()
+	for _, p := range batch {
+		p.wake <- struct{}{}
+	}
+	if next != nil {
+		next.wake <- struct{}{}
+	}
 }
 
 // DeleteGroupOffsets removes group's entry if its incarnation is at most

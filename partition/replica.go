@@ -91,6 +91,9 @@ type Replica struct {
 		sync.RWMutex
 		table offsetTable // Invariant: never nil.
 	}
+	// commits queues concurrent CommitOffset calls into shared raft
+	// entries (offsets.go); its lock is a leaf.
+	commits commitBatcher
 
 	// Apply state.
 	applied              atomic.Uint64 // written by Apply only; read anywhere
