@@ -90,7 +90,11 @@ type memberRT struct {
 	deadline      time.Time // session expiry
 	lastHeartbeat time.Time // zero until it is heard from
 	owned         map[TopicPartition]struct{}
-	reported      bool      // owned comes from the member itself
+	reported      bool // owned comes from the member itself
+	// answered is what the last answer to the member said it may
+	// consume: it may start those at any time, so until it reports
+	// otherwise they count as held by it.
+	answered      map[TopicPartition]struct{}
 	revokingSince time.Time // when it began holding a partition not in its target
 }
 
@@ -231,7 +235,7 @@ func (r *JoinRequest) normalize() error {
 		r.Strategy = CooperativeStickyName
 	}
 	if _, err := AssignorByName(r.Strategy); err != nil {
-		return &GroupError{Err: err, Group: r.Group, Detail: err.Error()}
+		return &GroupError{Err: err, Group: r.Group}
 	}
 	if r.SessionTimeout == 0 {
 		r.SessionTimeout = DefaultSessionTimeout
@@ -347,7 +351,7 @@ func (c *Coordinator) Join(ctx context.Context, req JoinRequest) (MemberView, er
 	m.deadline = now.Add(req.SessionTimeout)
 	g.settleLocked()
 	g.notifyLocked()
-	return g.viewLocked(me.ID), nil
+	return g.answerLocked(me.ID), nil
 }
 
 // Heartbeat keeps a member alive and records what it owns, then answers
@@ -392,6 +396,7 @@ func (c *Coordinator) Heartbeat(ctx context.Context, group, memberID string, gen
 	for {
 		v := g.viewLocked(memberID)
 		if wait <= 0 || v.Generation != generation || !equalAssigned(v.Assigned, set) {
+			v = g.answerLocked(memberID)
 			if m := g.members[memberID]; m != nil {
 				m.deadline = c.cfg.Now().Add(session)
 			}
@@ -547,8 +552,9 @@ func (g *groupRT) trackRevokingLocked(id string, now time.Time) {
 	}
 }
 
-// ownedByOthers returns the partitions some member other than id owns: as
-// reported, or for a member not heard from since Activate, its target.
+// ownedByOthers returns the partitions some member other than id may
+// hold: what it reported owning and what it was last told it may consume,
+// or for a member not heard from since Activate, its target.
 func (g *groupRT) ownedByOthers(id string) map[TopicPartition]struct{} {
 	out := map[TopicPartition]struct{}{}
 	for _, st := range g.state.Members {
@@ -560,6 +566,9 @@ func (g *groupRT) ownedByOthers(id string) map[TopicPartition]struct{} {
 			for tp := range m.owned {
 				out[tp] = struct{}{}
 			}
+			for tp := range m.answered {
+				out[tp] = struct{}{}
+			}
 			continue
 		}
 		for _, tp := range st.Assigned {
@@ -567,6 +576,15 @@ func (g *groupRT) ownedByOthers(id string) map[TopicPartition]struct{} {
 		}
 	}
 	return out
+}
+
+// answerLocked computes the view of member id and records it as answered.
+func (g *groupRT) answerLocked(id string) MemberView {
+	v := g.viewLocked(id)
+	if m := g.members[id]; m != nil {
+		m.answered = setOf(v.Assigned)
+	}
+	return v
 }
 
 // viewLocked computes what member id may consume.
@@ -579,7 +597,8 @@ func (g *groupRT) viewLocked(id string) MemberView {
 	for _, tp := range st.Assigned {
 		_, taken := others[tp]
 		_, mine := m.owned[tp]
-		if taken || (g.recovering && !mine) {
+		_, told := m.answered[tp]
+		if taken || (g.recovering && !mine && !told) {
 			v.Pending = true
 			continue
 		}

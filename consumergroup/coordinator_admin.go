@@ -215,7 +215,7 @@ func (c *Coordinator) PrepareReset(ctx context.Context, group, stream string) (*
 	}
 	defer g.mu.Unlock()
 	if n := len(g.state.Members); n > 0 {
-		return nil, groupErr(ErrGroupNotEmpty, group, "", "%d members; stop them (or wait for their session timeout) first", n)
+		return nil, groupErr(ErrGroupNotEmpty, group, "", "%d member(s); stop them (or wait for their session timeout) first", n)
 	}
 	if _, ok := slices.BinarySearch(g.state.Streams, stream); !ok {
 		next := g.state.Clone()
@@ -246,7 +246,7 @@ func (c *Coordinator) Delete(ctx context.Context, group string) (*GroupState, er
 	}
 	defer g.mu.Unlock()
 	if n := len(g.state.Members); n > 0 {
-		return nil, groupErr(ErrGroupNotEmpty, group, "", "%d members; stop them (or wait for their session timeout) first", n)
+		return nil, groupErr(ErrGroupNotEmpty, group, "", "%d member(s); stop them (or wait for their session timeout) first", n)
 	}
 	if err := c.cfg.Store.DeleteGroup(ctx, group, g.state.Incarnation); err != nil {
 		return nil, err
