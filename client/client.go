@@ -226,6 +226,13 @@ func (c *Client) setNodes(nodes []*sluicev1.Node) {
 // are skipped; when none answers the error wraps ErrUnreachable. Each
 // attempt is bounded by the request timeout.
 func (c *Client) anyNode(ctx context.Context, call func(context.Context, sluicev1.SluiceClient) error) error {
+	return c.anyNodeWithin(ctx, c.cfg.RequestTimeout, call)
+}
+
+// anyNodeWithin is anyNode with each attempt bounded by timeout (a long
+// poll needs its wait on top of the request timeout).
+func (c *Client) anyNodeWithin(ctx context.Context, timeout time.Duration,
+	call func(context.Context, sluicev1.SluiceClient) error) error {
 	addrs := c.candidates()
 	var last error
 	for _, addr := range addrs {
@@ -233,7 +240,7 @@ func (c *Client) anyNode(ctx context.Context, call func(context.Context, sluicev
 		if err != nil {
 			return err
 		}
-		actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		actx, cancel := context.WithTimeout(ctx, timeout)
 		err = fromRPC(ctx, addr, call(actx, api))
 		cancel()
 		if e := asError(err); err == nil || e == nil || !e.conn {

@@ -233,6 +233,13 @@ func containsPart(ps []int32, p int32) bool {
 // records read before it still come); such a partition is no longer
 // assigned. With nothing assigned Poll fails with ErrInvalidArgument.
 func (k *Consumer) Poll(ctx context.Context) ([]Record, error) {
+	return k.poll(ctx, false)
+}
+
+// poll is Poll; with waitIdle, nothing assigned is no error: it waits for
+// ctx like a partition with no new records (a GroupConsumer between
+// assignments).
+func (k *Consumer) poll(ctx context.Context, waitIdle bool) ([]Record, error) {
 	k.pollMu.Lock()
 	defer k.pollMu.Unlock()
 	for {
@@ -251,7 +258,7 @@ func (k *Consumer) Poll(ctx context.Context) ([]Record, error) {
 		}
 		n := len(k.mu.fetchers)
 		k.mu.Unlock()
-		if n == 0 {
+		if n == 0 && !waitIdle {
 			return nil, &Error{Code: CodeInvalidArgument, Msg: "no partition assigned"}
 		}
 		select {

@@ -1,7 +1,8 @@
 // Package client is the Go client of Sluice: admin calls, a batching,
-// key-partitioning, idempotent Producer, and a Consumer of assigned
-// partitions. It speaks the gRPC API of package sluicev1, whose types it
-// does not expose: callers use the Go types of this package.
+// key-partitioning, idempotent Producer, a Consumer of assigned
+// partitions, and a GroupConsumer, a member of a consumer group. It
+// speaks the gRPC API of package sluicev1, whose types it does not
+// expose: callers use the Go types of this package.
 //
 //	c, err := client.New(ctx, client.Config{Servers: []string{"localhost:7001"}})
 //	p, err := c.NewProducer(client.ProducerConfig{})
@@ -9,6 +10,8 @@
 //	k, err := c.NewConsumer(client.ConsumerConfig{})
 //	err = k.Assign(ctx, "orders", nil, client.Earliest())
 //	recs, err := k.Poll(ctx)
+//	g, err := c.NewGroupConsumer(ctx, client.GroupConfig{Group: "billing", Streams: []string{"orders"}, AutoCommit: true})
+//	recs, err = g.Poll(ctx)
 //
 // # Routing
 //
@@ -86,11 +89,52 @@
 // skipped or repeated. An offset outside the log resets per
 // ConsumerConfig.OffsetReset.
 //
+// # Groups
+//
+// NewGroupConsumer joins a consumer group, whose coordinator (any node
+// forwards to it) assigns the group's partitions to its members: KIP-848
+// style, the coordinator computes the assignment and a partition moves to
+// a new member only after its previous owner has reported releasing it.
+// Group calls are retried through elections and unreachable nodes until
+// their ctx ends.
+//
+// One heartbeat goroutine per member long-polls GroupHeartbeat with what
+// the member owns; the coordinator answers early when the member's
+// assignment changes. Poll applies a change on the caller's goroutine
+// before it returns records: for a revoked partition it commits the
+// position (AutoCommit), calls OnRevoked, stops reading, and has the loop
+// report the release at once; a new partition starts at the group's
+// committed offset (FetchOffsets), or at StartAt when there is none, then
+// OnAssigned runs. A member removed by the coordinator (UNKNOWN_MEMBER:
+// session or rebalance timeout) or that has had no heartbeat answered
+// for a session timeout has lost its partitions: Poll drops them without
+// committing, calls OnLost (OnRevoked when nil), and the member joins
+// again with a new member id. FENCED_INSTANCE (another member took the
+// static instance id) ends the membership for good: Poll fails with
+// ErrFencedInstance. A commit refused for a stale generation is sent once
+// more after a heartbeat has fetched the generation.
+//
+// Delivery is at least once. A position is committed only for records
+// Poll returned, and AutoCommit commits in Poll only what earlier Polls
+// returned (the caller has come back for more), before a release, and in
+// Close; records of a partition released while Poll waited are dropped.
+// So the next owner of a partition starts at or before the first record
+// no member has processed. Close leaves the group, except for a static
+// member (InstanceID), which keeps its partitions for a restart within
+// the session timeout (LeaveOnClose).
+//
+// Admin calls: ListGroups, DescribeGroup, FetchGroupOffsets,
+// ResetGroupOffsets (refused while the group has members) and
+// DeleteGroup.
+//
 // # Concurrency
 //
-// Client, Producer and Consumer are safe for concurrent use. Each owns its
-// goroutines and its Close waits for them: the Client's metadata refresh,
-// the Producer's per-partition senders and their requests, the
-// Consumer's fetchers. Close producers and consumers before their client.
-// Lock order: Producer.mu -> sink.mu; Client.meta -> Client.mu.
+// Client, Producer, Consumer and GroupConsumer are safe for concurrent
+// use. Each owns its goroutines and its Close waits for them: the
+// Client's metadata refresh, the Producer's per-partition senders and
+// their requests, the Consumer's fetchers, the GroupConsumer's heartbeat
+// loop and internal Consumer. Close producers and consumers before their
+// client. Lock order: Producer.mu -> sink.mu; Client.meta -> Client.mu;
+// GroupConsumer.pollMu -> the commit turn (commitSem) -> GroupConsumer.mu,
+// which is held for no call into the Consumer or the network.
 package client

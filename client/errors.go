@@ -36,6 +36,17 @@ const (
 	CodeNotEnoughNodes     Code = 14
 	CodeUnavailable        Code = 15 // retriable: node starting or stopping, or not reachable
 	CodeInternal           Code = 16
+
+	// Consumer groups. Whether a retry may succeed is the server's
+	// Error.Retriable; the notes say what a group member does.
+	CodeUnknownGroup         Code = 17
+	CodeUnknownMember        Code = 18 // the member was removed: it has lost its partitions and joins again
+	CodeStaleGeneration      Code = 19 // learn the generation with a heartbeat, then retry
+	CodeGroupNotEmpty        Code = 20 // the group has live members
+	CodeUnknownStrategy      Code = 21
+	CodeInconsistentStrategy Code = 22 // the group's members use another strategy
+	CodeFencedInstance       Code = 23 // a newer member took the static instance id
+	CodeNotAssigned          Code = 24 // a commit of a partition the member does not own
 )
 
 // codeText describes each code in a few lower-case words, for messages.
@@ -57,6 +68,15 @@ var codeText = [...]string{
 	CodeNotEnoughNodes:     "not enough nodes",
 	CodeUnavailable:        "unavailable",
 	CodeInternal:           "internal error",
+
+	CodeUnknownGroup:         "unknown group",
+	CodeUnknownMember:        "unknown member (removed from the group)",
+	CodeStaleGeneration:      "stale generation",
+	CodeGroupNotEmpty:        "group not empty",
+	CodeUnknownStrategy:      "unknown assignment strategy",
+	CodeInconsistentStrategy: "inconsistent assignment strategy",
+	CodeFencedInstance:       "fenced instance (another member took the instance id)",
+	CodeNotAssigned:          "partition not assigned to the member",
 }
 
 // String returns the wire name without its prefix, such as "NOT_LEADER".
@@ -95,12 +115,22 @@ var (
 	ErrUnavailable        = errors.New("sluice: unavailable")
 	ErrInternal           = errors.New("sluice: internal error")
 
+	ErrUnknownGroup         = errors.New("sluice: unknown group")
+	ErrUnknownMember        = errors.New("sluice: unknown member")
+	ErrStaleGeneration      = errors.New("sluice: stale generation")
+	ErrGroupNotEmpty        = errors.New("sluice: group not empty")
+	ErrUnknownStrategy      = errors.New("sluice: unknown assignment strategy")
+	ErrInconsistentStrategy = errors.New("sluice: inconsistent assignment strategy")
+	ErrFencedInstance       = errors.New("sluice: fenced instance")
+	ErrNotAssigned          = errors.New("sluice: partition not assigned")
+
 	// ErrUnreachable reports that none of the servers answered. The error
 	// that wraps it names the addresses tried and the last failure.
 	ErrUnreachable = errors.New("sluice: cluster unreachable")
 
-	// ErrClosed reports use of a closed Client, Producer or Consumer, and
-	// is the error of records still buffered when a Producer is closed.
+	// ErrClosed reports use of a closed Client, Producer, Consumer or
+	// GroupConsumer, and is the error of records still buffered when a
+	// Producer is closed.
 	ErrClosed = errors.New("sluice: closed")
 
 	// ErrDeliveryTimeout reports a record that was not acknowledged within
@@ -126,6 +156,15 @@ var codeSentinel = map[Code]error{
 	CodeNotEnoughNodes:     ErrNotEnoughNodes,
 	CodeUnavailable:        ErrUnavailable,
 	CodeInternal:           ErrInternal,
+
+	CodeUnknownGroup:         ErrUnknownGroup,
+	CodeUnknownMember:        ErrUnknownMember,
+	CodeStaleGeneration:      ErrStaleGeneration,
+	CodeGroupNotEmpty:        ErrGroupNotEmpty,
+	CodeUnknownStrategy:      ErrUnknownStrategy,
+	CodeInconsistentStrategy: ErrInconsistentStrategy,
+	CodeFencedInstance:       ErrFencedInstance,
+	CodeNotAssigned:          ErrNotAssigned,
 }
 
 // Error is an error the cluster returned, or one the client raised in its

@@ -113,3 +113,35 @@ func TestCodeString(t *testing.T) {
 		t.Errorf("got %q", e.Error())
 	}
 }
+
+// TestGroupCodes checks the consumer-group codes: wire names, texts and
+// sentinels.
+func TestGroupCodes(t *testing.T) {
+	tests := []struct {
+		code     Code
+		name     string
+		sentinel error
+	}{
+		{CodeUnknownGroup, "UNKNOWN_GROUP", ErrUnknownGroup},
+		{CodeUnknownMember, "UNKNOWN_MEMBER", ErrUnknownMember},
+		{CodeStaleGeneration, "STALE_GENERATION", ErrStaleGeneration},
+		{CodeGroupNotEmpty, "GROUP_NOT_EMPTY", ErrGroupNotEmpty},
+		{CodeUnknownStrategy, "UNKNOWN_STRATEGY", ErrUnknownStrategy},
+		{CodeInconsistentStrategy, "INCONSISTENT_STRATEGY", ErrInconsistentStrategy},
+		{CodeFencedInstance, "FENCED_INSTANCE", ErrFencedInstance},
+		{CodeNotAssigned, "NOT_ASSIGNED", ErrNotAssigned},
+	}
+	for _, tt := range tests {
+		if tt.code.String() != tt.name || tt.code.text() == "" || tt.code.text() == tt.name {
+			t.Errorf("code %d: name %s, text %q", tt.code, tt.code, tt.code.text())
+		}
+		err := fromRPC(context.Background(), "h", func() error {
+			st, _ := status.New(codes.FailedPrecondition, "m").WithDetails(&sluicev1.ErrorDetail{
+				Code: sluicev1.ErrorCode(tt.code)})
+			return st.Err()
+		}())
+		if !errors.Is(err, tt.sentinel) || errors.Is(err, ErrUnknownStream) || codeOf(err) != tt.code {
+			t.Errorf("%s: %v does not match its sentinel alone", tt.name, err)
+		}
+	}
+}

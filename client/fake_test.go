@@ -31,12 +31,13 @@ type fakeCluster struct {
 		sync.Mutex
 		streams  map[string]*fakeStream
 		nextPID  int64
-		forward  bool                 // a non-leader forwards Produce (else NOT_LEADER)
-		hook     func(fakeCall) fault // may be nil
-		calls    map[string]int       // by method
-		attempts []fakeAttempt        // every Produce that reached a node
-		changed  chan struct{}        // closed and replaced on every change
-		called   chan struct{}        // closed and replaced on every call
+		forward  bool                  // a non-leader forwards Produce (else NOT_LEADER)
+		hook     func(fakeCall) fault  // may be nil
+		calls    map[string]int        // by method
+		attempts []fakeAttempt         // every Produce that reached a node
+		changed  chan struct{}         // closed and replaced on every change
+		called   chan struct{}         // closed and replaced on every call
+		groups   map[string]*fakeGroup // the fake coordinator's (fakegroup_test.go)
 	}
 }
 
@@ -114,6 +115,7 @@ func newFakeCluster(t testing.TB, n int) *fakeCluster {
 	fc.mu.calls = map[string]int{}
 	fc.mu.changed = make(chan struct{})
 	fc.mu.called = make(chan struct{})
+	fc.mu.groups = map[string]*fakeGroup{}
 	for i := range n {
 		node := &fakeNode{fc: fc, idx: i, id: fmt.Sprint("n", i+1)}
 		fc.nodes = append(fc.nodes, node)
