@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +187,51 @@ func TestGroupAPI(t *testing.T) {
 		}
 	}
 	_ = again
+}
+
+// TestGroupMetrics checks the group gauges on the coordinator's /metrics
+// and the lag on the partition leader's.
+func TestGroupMetrics(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.waitReady()
+	ctx := testCtx(t, time.Minute)
+	c.createStream(0, "s", 1, 3)
+	c.settle("s")
+	if err := c.onLeader("s", 0, func(api sluicev1.SluiceClient) error {
+		_, err := api.Produce(ctx, &sluicev1.ProduceRequest{Stream: "s", Batch: records(t, 0, 10, plain)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	coord := c.metaLeader()
+	api := c.api(coord)
+	join, err := api.JoinGroup(ctx, &sluicev1.JoinGroupRequest{Group: "g", Streams: []string{"s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := api.CommitOffsets(ctx, &sluicev1.CommitOffsetsRequest{Group: "g", MemberId: join.GetMemberId(),
+		Generation: join.GetGeneration(), Offsets: []*sluicev1.OffsetCommit{{Stream: "s", Offset: 4}}})
+	if err != nil || resp.GetResults()[0].GetError() != nil {
+		t.Fatalf("commit: %v %v", resp, err)
+	}
+	_, body := httpGet(t, "http://"+c.https[coord]+"/metrics")
+	for _, want := range []string{
+		`sluice_group_members{group="g"} 1`,
+		fmt.Sprintf(`sluice_group_generation{group="g"} %d`, join.GetGeneration()),
+		"# TYPE sluice_group_rebalances_total counter",
+		"sluice_group_joins_total 1", "sluice_group_offset_commits_total 1",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("coordinator /metrics lacks %q", want)
+		}
+	}
+	_, body = httpGet(t, "http://"+c.https[c.partitionLeader("s", 0)]+"/metrics")
+	for _, want := range []string{
+		`sluice_group_lag{group="g",index="0",stream="s"} 6`,
+		`sluice_group_committed_offset{group="g",index="0",stream="s"} 4`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("partition leader /metrics lacks %q", want)
+		}
+	}
 }
