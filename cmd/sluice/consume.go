@@ -28,15 +28,26 @@ func consumeCommand() *cli.Command {
 		Description: "Without --follow, reading stops at the end of each partition as it was when the\n" +
 			"command started, or after --max records; with --follow it goes on until Ctrl-C or --max.\n" +
 			"-o json prints one object per record: stream, partition, offset, timestamp (RFC 3339),\n" +
-			"key (null: none), value, headers (key_base64/value_base64 when not UTF-8).",
+			"key (null: none), value, headers (key_base64/value_base64 when not UTF-8).\n\n" +
+			"With --group G, the command reads as a member of consumer group G: the group assigns\n" +
+			"the partitions, each starts at the group's committed offset (--from earliest|latest\n" +
+			"where there is none), and what is printed is committed once it is written out (after\n" +
+			"each batch, and on exit: exactly the records printed). It follows until Ctrl-C (exit 0)\n" +
+			"or --max, or until --idle-timeout passes without a record (counted from the last record\n" +
+			"or assignment). To start a group elsewhere, use sluice group reset-offsets.",
 		ArgsUsage: "STREAM",
 		Flags: clientFlags(
 			&cli.StringFlag{Name: "from", Value: "earliest",
-				Usage: "`WHERE` to start: earliest, latest, an offset, an RFC 3339 time, or -DURATION (ago)"},
+				Usage: "`WHERE` to start: earliest, latest, an offset, an RFC 3339 time, or -DURATION (ago); " +
+					"with --group: earliest or latest, for partitions the group has no offset for"},
 			&cli.StringSliceFlag{Name: "partition", Aliases: []string{"p"},
 				Usage: "read only these `partitions` (comma-separated or repeated)"},
-			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "wait for new records"},
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "wait for new records (implied by --group)"},
 			&cli.IntFlag{Name: "max", Aliases: []string{"n"}, Usage: "stop after `N` records (0: no limit)"},
+			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "consume as a member of consumer group `G`, committing what is printed"},
+			&cli.StringFlag{Name: "strategy", Usage: "with --group: the assignment `strategy`: range, roundrobin or cooperative-sticky (default)"},
+			&cli.StringFlag{Name: "instance-id", Usage: "with --group: a static member `ID` (a restart within the session timeout keeps its partitions)"},
+			&cli.DurationFlag{Name: "idle-timeout", Usage: "with --group: stop once no record came for `D` (0: follow)"},
 		),
 		Action: consume,
 	}
@@ -123,6 +134,14 @@ func (r *consumeRun) keep(rec *client.Record) bool {
 func consume(c *cli.Context) error {
 	if err := checkArgs(c, "STREAM"); err != nil {
 		return err
+	}
+	if c.IsSet("group") {
+		return groupConsume(c)
+	}
+	for _, f := range []string{"strategy", "instance-id", "idle-timeout"} {
+		if c.IsSet(f) {
+			return usagef("--%s needs --group", f)
+		}
 	}
 	out, err := outputFormat(c)
 	if err != nil {

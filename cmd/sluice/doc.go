@@ -6,6 +6,10 @@
 //	sluice stream create|list|describe|delete|alter ...
 //	sluice produce STREAM [--key K] [--value V] [--header k=v] [--format text|json]
 //	sluice consume STREAM [--from earliest|latest|OFFSET|TIME] [--follow] [--max N]
+//	sluice consume STREAM --group G [--from earliest|latest] [--max N] [--idle-timeout D]
+//	               [--strategy S] [--instance-id ID]
+//	sluice group list|describe G|delete G
+//	sluice group reset-offsets G --stream S --to earliest|latest|OFFSET|TIME [--partition P,...]
 //	sluice completion bash|zsh
 //
 // # Configuration
@@ -35,15 +39,54 @@
 //	2  usage: unknown command or flag, bad flag value, missing argument
 //	3  the cluster is unreachable or not answering (no leader, timed out,
 //	   records not acknowledged within --timeout)
-//	4  not found: unknown stream or partition
+//	4  not found: unknown stream, partition or consumer group
 //	5  already exists: the stream name is taken
 //	6  rejected by the cluster: invalid request, record too large, not
-//	   enough nodes for the replication factor
-//	7  busy: the data directory is in use by another process, or a listen
-//	   address is taken
+//	   enough nodes for the replication factor, unknown or inconsistent
+//	   assignment strategy (consume --group --strategy)
+//	7  busy: the data directory is in use by another process, a listen
+//	   address is taken, or a consumer group has live members (group
+//	   reset-offsets, group delete)
 //	130 interrupted (Ctrl-C) before the work was done
 //
-// Errors are one line on stderr.
+// Errors are one line on stderr. A consume --group that goes on after a
+// failed commit (its partitions moved to another member meanwhile) warns
+// on stderr with a line starting "sluice: warning:".
+//
+// # Consumer groups
+//
+// sluice consume STREAM --group G reads as a member of consumer group G
+// (client.GroupConsumer): the group's coordinator assigns the partitions
+// (--strategy, default cooperative-sticky; --instance-id makes a static
+// member, which stays in the group for its session timeout after it exits
+// so that a restart keeps its partitions). A partition starts at the
+// group's committed offset, or where --from says when the group has none
+// (earliest, the default, or latest; an offset or a time is refused: move
+// the group's offsets with sluice group reset-offsets). --partition is
+// refused: the group assigns the partitions.
+//
+// Commits are manual and at-least-once: after each batch is written to
+// stdout and flushed, the offset after its last record of each partition
+// is committed; before a partition is released in a rebalance, and on
+// exit (Ctrl-C, --max, --idle-timeout, an error), what was printed and not
+// committed yet is. With --max N it stops after the Nth record and commits
+// exactly up to it, so consecutive runs read a stream once, with neither
+// gap nor repeat. A record is printed again only when the process dies
+// (SIGKILL, broken pipe), loses its partitions between printing and
+// committing, or a commit fails.
+//
+// Like kafka-console-consumer --group, a group consume follows: it runs
+// until Ctrl-C (exit 0) or --max; --idle-timeout D stops it (exit 0)
+// once D passed with no record, counted from the last record or the last
+// assignment. There is no "end of the log" stop without --idle-timeout:
+// the partitions a member gets can change while it runs. Ctrl-C before
+// --max is reached exits 130, as plain consume does.
+//
+// sluice group list and describe show the groups, members (assigned and
+// owned partitions) and, per partition, the committed offset, high
+// watermark and lag ("-": nothing committed). reset-offsets and delete
+// are refused while the group has members (exit 7): stop them, or wait
+// for their session timeout (10s). An unknown group exits 4.
 //
 // # sluice dev
 //

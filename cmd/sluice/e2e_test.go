@@ -101,8 +101,9 @@ func (d *devRun) stop(t *testing.T) {
 }
 
 // TestEndToEnd runs sluice dev as a process and drives the cluster with
-// the CLI: streams, 1,000 keyed records produced and consumed back, the
-// error cases, a node killed and restarted, and a clean stop on SIGINT.
+// the CLI: streams, 1,000 keyed records produced and consumed back,
+// consumer groups, the error cases, a node killed and restarted, and a
+// clean stop on SIGINT.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a three-node cluster")
@@ -121,6 +122,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("cluster", func(t *testing.T) { testClusterStatus(t, bin, env) })
 	t.Run("produce-consume", func(t *testing.T) { testProduceConsume(t, bin, env) })
 	t.Run("small", func(t *testing.T) { testSmallStream(t, bin, env) })
+	t.Run("groups", func(t *testing.T) { testGroups(t, bin, env) })
 	t.Run("errors", func(t *testing.T) { testErrors(t, bin, env, dir) })
 	t.Run("bench", func(t *testing.T) { testBench(t, bin, env) })
 	t.Run("restart", func(t *testing.T) { testKillRestart(t, bin, env, dir, nodes[2], out) })
