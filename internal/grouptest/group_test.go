@@ -68,6 +68,7 @@ func TestGroupCrashedMemberReplaced(t *testing.T) {
 // every strategy), but moves more.
 func TestGroupCooperativeRevokesOnlyMoved(t *testing.T) {
 	f := newFixture(t, 12)
+	f.produce(0, 1200)
 	tr := newTracker()
 	a := f.start("a", tr, client.GroupConfig{})
 	b := f.start("b", tr, client.GroupConfig{})
@@ -78,7 +79,6 @@ func TestGroupCooperativeRevokesOnlyMoved(t *testing.T) {
 	c := f.start("c", tr, client.GroupConfig{})
 	_, after := f.waitCover([]*member{a, b, c}, 20*time.Second)
 	tr.mu.Lock()
-	defer tr.mu.Unlock()
 	for _, name := range []string{"a", "b"} {
 		var moved []sp
 		for _, p := range before[name] {
@@ -95,9 +95,14 @@ func TestGroupCooperativeRevokesOnlyMoved(t *testing.T) {
 			}
 		}
 	}
+	tr.mu.Unlock()
 	if len(after["c"]) != 4 {
 		t.Errorf("c has %v", after["c"])
 	}
+	f.produce(1200, 600)
+	hw := f.highWatermarks()
+	f.waitConsumed(tr, hw, 30*time.Second)
+	f.waitCommitted("g", hw, 30*time.Second)
 }
 
 // TestGroupStaticMemberRestart: a static member that comes back within its
@@ -105,6 +110,7 @@ func TestGroupCooperativeRevokesOnlyMoved(t *testing.T) {
 // move (no rebalance).
 func TestGroupStaticMemberRestart(t *testing.T) {
 	f := newFixture(t, 6)
+	f.produce(0, 600)
 	tr := newTracker()
 	cfg := func(id string) client.GroupConfig {
 		return client.GroupConfig{InstanceID: id, SessionTimeout: 10 * time.Second}
@@ -126,10 +132,14 @@ func TestGroupStaticMemberRestart(t *testing.T) {
 		t.Errorf("generation %d after the static restart, was %d", g, gen)
 	}
 	tr.mu.Lock()
-	defer tr.mu.Unlock()
 	if len(tr.revoked["b"]) != 0 || len(tr.lost["b"]) != 0 {
 		t.Errorf("b was disturbed by a's restart: revoked %v lost %v", tr.revoked["b"], tr.lost["b"])
 	}
+	tr.mu.Unlock()
+	f.produce(600, 600)
+	hw := f.highWatermarks()
+	f.waitConsumed(tr, hw, 30*time.Second)
+	f.waitCommitted("g", hw, 30*time.Second)
 }
 
 // TestGroupFailovers: committed offsets survive the failover of the
@@ -178,4 +188,61 @@ func TestGroupFailovers(t *testing.T) {
 	f.waitCommitted("g", hw, 60*time.Second)
 	n, dups := tr.total()
 	t.Logf("%d records delivered, %d duplicates", n, dups)
+}
+
+// TestGroupChurnUnderLoad: records are produced the whole time while
+// members join, leave, crash and restart statically, and the
+// coordinator's node goes down and comes back; at the end every record
+// was delivered and the committed offsets reached the end.
+func TestGroupChurnUnderLoad(t *testing.T) {
+	f := newFixture(t, 12)
+	tr := newTracker()
+	stop := make(chan struct{})
+	produced := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { produced <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f.produce(n, 100)
+			n += 100
+		}
+	}()
+	session := 1500 * time.Millisecond
+	a := f.start("a", tr, client.GroupConfig{})
+	b := f.start("b", tr, client.GroupConfig{SessionTimeout: session, LeaveOnClose: client.LeaveNever})
+	c := f.start("c", tr, client.GroupConfig{InstanceID: "inst-c"})
+	f.waitCover([]*member{a, b, c}, 30*time.Second)
+	d := f.start("d", tr, client.GroupConfig{})
+	f.waitCover([]*member{a, b, c, d}, 30*time.Second)
+	a.stop() // leaves
+	f.waitCover([]*member{b, c, d}, 30*time.Second)
+	b.stop() // crashes: removed after its session timeout
+	f.waitCover([]*member{c, d}, 30*time.Second)
+	c.stop() // static: comes back under its instance id
+	c2 := f.start("c2", tr, client.GroupConfig{InstanceID: "inst-c"})
+	f.waitCover([]*member{c2, d}, 30*time.Second)
+	coord := f.c.MetadataLeader(t)
+	f.c.Stop(t, coord)
+	e := f.start("e", tr, client.GroupConfig{})
+	f.waitCover([]*member{c2, d, e}, 30*time.Second)
+	f.c.Restart(t, coord)
+	close(stop)
+	n := <-produced
+	hw := f.highWatermarks()
+	var total int64
+	for _, end := range hw {
+		total += end
+	}
+	if total < int64(n) {
+		t.Fatalf("the partitions hold %d records, %d were acknowledged", total, n)
+	}
+	f.waitConsumed(tr, hw, 60*time.Second)
+	f.waitCommitted("g", hw, 60*time.Second)
+	got, dups := tr.total()
+	t.Logf("%d records produced during the churn, %d delivered, %d delivered twice", n, got, dups)
 }
