@@ -105,13 +105,13 @@ func (g GroupConfig) withDefaults() (GroupConfig, error) {
 			return bad("group %q: stream %q listed twice", g.Group, s)
 		}
 	}
-	const maxMs = time.Duration(math.MaxInt32) * time.Millisecond
+	const maxDuration = time.Duration(math.MaxInt32) * time.Millisecond
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"session timeout", g.SessionTimeout}, {"rebalance timeout", g.RebalanceTimeout},
 		{"auto-commit interval", g.AutoCommitInterval}} {
-		if d.v < 0 || d.v > maxMs {
+		if d.v < 0 || d.v > maxDuration {
 			return bad("group %q: %s %v out of range", g.Group, d.name, d.v)
 		}
 	}

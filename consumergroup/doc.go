@@ -1,9 +1,31 @@
-// Package consumergroup holds consumer-group membership, generations,
-// partition assignment and committed offsets (replicated through each
-// partition's raft group), and the queue and topic views built on them.
+// Package consumergroup holds consumer-group membership, generations and
+// partition assignment; the committed offsets live in each partition's
+// raft group (package partition), and the queue and topic views built on
+// groups are to come.
 //
-// It is built by the consumer-groups issue. The assignment strategies are
-// in place; membership, generations and offsets are still to come.
+// # Coordinator
+//
+// A Coordinator (coordinator.go, coordinator_admin.go) keeps the groups of
+// the cluster while its node leads the metadata group: joins (with static
+// instance ids), heartbeats (a long poll answered early when the member's
+// assignment changes), leaves, session and rebalance timeouts (Tick),
+// generations, and each member's target assignment, computed by the
+// group's Assignor with the current targets as what the members own. It
+// follows Kafka's KIP-848: a member is told its target minus the
+// partitions another member may still hold (reported owning, or told it
+// may consume), so a partition changes hands only after its owner released
+// it, and members revoke exactly what moves. CheckCommit fences commits
+// from unknown members, other generations and partitions not the
+// member's.
+//
+// The GroupState (state.go: members, targets, generation, incarnation,
+// strategy, the streams consumed) is replicated through a Store (the
+// metadata group) at every change; heartbeat deadlines and owned
+// partitions are memory. Activate loads the states (every member gets a
+// full session timeout, and nothing moves until every member has reported
+// what it owns); Deactivate wakes every waiting heartbeat with
+// ErrNotCoordinator. Errors are *GroupError values matching the sentinels
+// of errors.go.
 //
 // # Assignment
 //
