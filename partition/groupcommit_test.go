@@ -22,48 +22,55 @@ func (g *gated) Propose(ctx context.Context, cmd []byte) (any, error) {
 	return g.d.Propose(ctx, cmd)
 }
 
-// TestCommitOffsetGroupCommit: commits that arrive while one is in flight
-// share the next raft entry, and each caller gets its own answer.
+// TestCommitOffsetGroupCommit: with maxCommitsInFlight commands in
+// flight, further commits queue, and the next turn proposes all of them as
+// one raft entry; each caller gets its own answer.
 func TestCommitOffsetGroupCommit(t *testing.T) {
 	r, d := offsetReplica(t)
-	g := &gated{d: d, arrived: make(chan []byte, 16), release: make(chan struct{})}
+	g := &gated{d: d, arrived: make(chan []byte, 64), release: make(chan struct{})}
 	r.Attach(g)
 	ctx := context.Background()
 	type result struct {
 		e   CommittedOffset
 		err error
 	}
-	results := make([]result, 6)
+	const queued = 5
+	n := maxCommitsInFlight + queued
+	results := make([]result, n)
 	var wg sync.WaitGroup
-	commit := func(i int, c OffsetCommit) {
+	commit := func(i int) {
 		defer wg.Done()
+		c := OffsetCommit{Group: fmt.Sprint("g", i), Incarnation: 1, Generation: 1, Offset: int64(5 + i%5)}
+		if i == n-1 {
+			c.Offset = 99 // past the log end: refused, alone
+		}
 		e, err := r.CommitOffset(ctx, c)
 		results[i] = result{e, err}
 	}
-	wg.Add(1)
-	go commit(0, OffsetCommit{Group: "g0", Incarnation: 1, Generation: 1, Offset: 6})
-	first := <-g.arrived // in flight; the rest queue behind it
-	for i := 1; i < 6; i++ {
-		c := OffsetCommit{Group: fmt.Sprint("g", i), Incarnation: 1, Generation: 1, Offset: int64(5 + i)}
-		if i == 5 {
-			c.Offset = 99 // past the log end: refused, alone
-		}
+	for i := range maxCommitsInFlight {
 		wg.Add(1)
-		go commit(i, c)
+		go commit(i)
+		if c, err := decodeCommand(<-g.arrived); err != nil || len(c.commits) != 1 {
+			t.Fatalf("proposal %d: %d commits, %v", i, len(c.commits), err)
+		}
 	}
-	waitQueued(t, r, 5)
-	g.release <- struct{}{}
-	second := <-g.arrived
-	g.release <- struct{}{}
+	for i := maxCommitsInFlight; i < n; i++ {
+		wg.Add(1)
+		go commit(i)
+	}
+	waitQueued(t, r, queued)
+	g.release <- struct{}{} // one turn ends: the next takes the queue
+	next := <-g.arrived
+	if c, err := decodeCommand(next); err != nil || len(c.commits) != queued {
+		t.Fatalf("the queued commits went in %d entries (%v), want one of %d", len(c.commits), err, queued)
+	}
+	for range maxCommitsInFlight {
+		g.release <- struct{}{}
+	}
 	wg.Wait()
-	c1, err1 := decodeCommand(first)
-	c2, err2 := decodeCommand(second)
-	if err1 != nil || err2 != nil || len(c1.commits) != 1 || len(c2.commits) != 5 {
-		t.Fatalf("proposals of %d and %d commits (%v, %v), want 1 and 5", len(c1.commits), len(c2.commits), err1, err2)
-	}
 	for i, res := range results {
 		switch {
-		case i == 5:
+		case i == n-1:
 			if !errors.Is(res.err, ErrOffsetBeyondLogEnd) {
 				t.Errorf("commit %d: %v, want ErrOffsetBeyondLogEnd", i, res.err)
 			}
@@ -78,17 +85,19 @@ func TestCommitOffsetGroupCommit(t *testing.T) {
 // others go on.
 func TestCommitOffsetCancelledWhileQueued(t *testing.T) {
 	r, d := offsetReplica(t)
-	g := &gated{d: d, arrived: make(chan []byte, 16), release: make(chan struct{})}
+	g := &gated{d: d, arrived: make(chan []byte, 64), release: make(chan struct{})}
 	r.Attach(g)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if _, err := r.CommitOffset(context.Background(), OffsetCommit{Group: "a", Incarnation: 1, Offset: 6}); err != nil {
-			t.Error(err)
-		}
-	}()
-	<-g.arrived
+	for i := range maxCommitsInFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.CommitOffset(context.Background(), OffsetCommit{Group: fmt.Sprint("a", i), Incarnation: 1, Offset: 6}); err != nil {
+				t.Error(err)
+			}
+		}()
+		<-g.arrived
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -100,17 +109,22 @@ func TestCommitOffsetCancelledWhileQueued(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled commit: %v", err)
 	}
-	g.release <- struct{}{}
+	for range maxCommitsInFlight {
+		g.release <- struct{}{}
+	}
 	wg.Wait()
 	if _, ok := r.CommittedOffset("b"); ok {
 		t.Error("a commit cancelled before it was proposed was written")
 	}
-	// The batcher is idle again: a new commit goes straight through.
+	// Every turn was given back: a new commit goes straight through.
 	go func() { g.release <- struct{}{} }()
 	if _, err := r.CommitOffset(context.Background(), OffsetCommit{Group: "c", Incarnation: 1, Offset: 8}); err != nil {
 		t.Fatal(err)
 	}
 	<-g.arrived
+	if r.commits.inflight != 0 || len(r.commits.queue) != 0 {
+		t.Errorf("batcher not idle: %d turns held, %d queued", r.commits.inflight, len(r.commits.queue))
+	}
 }
 
 // waitQueued waits until n commits wait behind the one in flight.
@@ -128,5 +142,33 @@ func waitQueued(t *testing.T, r *Replica, n int) {
 			t.Fatalf("%d commits queued, want %d", q, n)
 		}
 		<-time.After(time.Millisecond)
+	}
+}
+
+// TestCommitOffsetConcurrent: many callers, each committing its own group
+// in order; every call is answered with its own entry and the table ends
+// with each group's last commit.
+func TestCommitOffsetConcurrent(t *testing.T) {
+	r, _ := offsetReplica(t)
+	var wg sync.WaitGroup
+	for w := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			group := fmt.Sprint("w", w)
+			for i := range 25 {
+				e, err := r.CommitOffset(context.Background(), OffsetCommit{Group: group, Incarnation: 1, Generation: int32(i), Offset: int64(i % 11)})
+				if err != nil || e.Group != group || e.Generation != int32(i) {
+					t.Errorf("%s commit %d: %+v %v", group, i, e, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for w := range 40 {
+		if e, ok := r.CommittedOffset(fmt.Sprint("w", w)); !ok || e.Generation != 24 || e.Offset != 24%11 {
+			t.Errorf("w%d ends at %+v", w, e)
+		}
 	}
 }

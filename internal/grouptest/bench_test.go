@@ -117,7 +117,13 @@ func BenchmarkGroupCommitsConcurrent(b *testing.B) {
 			tr := newTracker()
 			m := f.start("a", tr, client.GroupConfig{})
 			f.waitCover([]*member{m}, 30*time.Second)
-			api := f.api(f.c.MetadataLeader(b))
+			// One connection per 16 committers, as members in separate
+			// processes would have.
+			coord := f.c.MetadataLeader(b)
+			var apis []sluicev1.SluiceClient
+			for range (benchCommitters + 15) / 16 {
+				apis = append(apis, f.api(coord))
+			}
 			id, gen := m.g.MemberID(), m.g.Generation()
 			var next, requests atomic.Int64
 			b.ResetTimer()
@@ -137,7 +143,7 @@ func BenchmarkGroupCommitsConcurrent(b *testing.B) {
 							req.Offsets = append(req.Offsets, &sluicev1.OffsetCommit{Stream: f.stream,
 								Partition: int32((int(i) + w + j) % 12), Offset: i % 50})
 						}
-						resp, err := api.CommitOffsets(context.Background(), req)
+						resp, err := apis[w%len(apis)].CommitOffsets(context.Background(), req)
 						for _, r := range resp.GetResults() {
 							if err == nil && r.GetError() != nil {
 								err = fmt.Errorf("%s", r.GetErrorMessage())

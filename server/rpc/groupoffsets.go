@@ -11,8 +11,8 @@ import (
 
 	"github.com/sluicedb/sluice/api/sluicev1"
 	"github.com/sluicedb/sluice/log"
+	"github.com/sluicedb/sluice/metadata"
 	"github.com/sluicedb/sluice/partition"
-	"github.com/sluicedb/sluice/replication"
 )
 
 // Committed offsets are written and read on each partition's leader,
@@ -126,34 +126,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // offsetsOn runs req on node leader (this node when it is, or when no
-// leader is known: the local replica then answers NOT_LEADER).
+// leader is known: the local replica then answers NOT_LEADER). Commits to
+// another node go through the batcher (offsetbatch.go).
 func (s *service) offsetsOn(ctx context.Context, leader string, req *sluicev1.PartitionOffsetsRequest) []*sluicev1.PartitionOffset {
-	addr := s.clientAddr(leader)
-	if leader == "" || leader == s.node.ID() || addr == "" {
+	if leader == "" || leader == s.node.ID() || s.clientAddr(leader) == "" {
 		return s.localOffsets(ctx, req)
 	}
-	fail := func(err error) []*sluicev1.PartitionOffset {
-		out := make([]*sluicev1.PartitionOffset, len(req.GetOffsets()))
-		for i, e := range req.GetOffsets() {
-			out[i] = s.offsetError(e, err)
-		}
-		return out
+	if req.GetOp() == sluicev1.PartitionOffsetsOp_PARTITION_OFFSETS_OP_COMMIT {
+		return s.commitOn(ctx, leader, req)
 	}
-	cc, err := s.peers.conn(ctx, addr)
-	if err != nil {
-		return fail(s.notLeader("partition", ""))
-	}
-	resp, err := sluicev1.NewSluiceInternalClient(cc).PartitionOffsets(ctx, req)
-	if err != nil {
-		if !hasDetail(err) && req.GetOp() != sluicev1.PartitionOffsetsOp_PARTITION_OFFSETS_OP_READ {
-			err = fmt.Errorf("%w: offsets sent to %s: %w", replication.ErrOutcomeUnknown, leader, err)
-		}
-		return fail(err)
-	}
-	if len(resp.GetOffsets()) != len(req.GetOffsets()) {
-		return fail(fmt.Errorf("rpc: node %s answered %d offsets for %d", leader, len(resp.GetOffsets()), len(req.GetOffsets())))
-	}
-	return resp.GetOffsets()
+	return s.callOffsets(ctx, leader, req)
 }
 
 // PartitionOffsets runs an offsets request on the partitions this node
@@ -174,6 +156,9 @@ func (a *internalAPI) PartitionOffsets(ctx context.Context, req *sluicev1.Partit
 // localOffsets runs req on this node's replicas, each entry on its own
 // goroutine (a commit is a raft round trip).
 func (s *service) localOffsets(ctx context.Context, req *sluicev1.PartitionOffsetsRequest) []*sluicev1.PartitionOffset {
+	if req.GetOp() == sluicev1.PartitionOffsetsOp_PARTITION_OFFSETS_OP_COMMIT {
+		return s.localCommits(ctx, req)
+	}
 	out := make([]*sluicev1.PartitionOffset, len(req.GetOffsets()))
 	var wg sync.WaitGroup
 	for i, e := range req.GetOffsets() {
@@ -185,6 +170,62 @@ func (s *service) localOffsets(ctx context.Context, req *sluicev1.PartitionOffse
 				po = s.offsetError(e, err)
 			}
 			out[i] = po
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// localCommits commits req's entries on this node's replicas, each
+// partition's entries together (one raft entry, see
+// partition.Replica.CommitOffsets), the partitions in parallel.
+func (s *service) localCommits(ctx context.Context, req *sluicev1.PartitionOffsetsRequest) []*sluicev1.PartitionOffset {
+	out := make([]*sluicev1.PartitionOffset, len(req.GetOffsets()))
+	v := s.node.Metadata()
+	byPart := map[*metadata.Partition][]int{}
+	for i, e := range req.GetOffsets() {
+		_, p, err := lookup(v, e.GetStream(), e.GetPartition())
+		switch {
+		case err != nil:
+		case e.GetOffset() < 0:
+			err = fmt.Errorf("%w: negative offset %d", ErrInvalidArgument, e.GetOffset())
+		}
+		if err != nil {
+			out[i] = s.offsetError(e, err)
+			continue
+		}
+		byPart[p] = append(byPart[p], i)
+	}
+	var wg sync.WaitGroup
+	for p, idx := range byPart {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _, err := s.leaderReplica(ctx, v, p)
+			if err != nil {
+				for _, i := range idx {
+					out[i] = s.offsetError(req.GetOffsets()[i], err)
+				}
+				return
+			}
+			cs := make([]partition.OffsetCommit, len(idx))
+			for k, i := range idx {
+				e := req.GetOffsets()[i]
+				cs[k] = partition.OffsetCommit{Group: req.GetGroup(), Incarnation: req.GetIncarnation(),
+					Generation: req.GetGeneration(), Offset: e.GetOffset(), Metadata: e.GetMetadata()}
+			}
+			res, errs := r.CommitOffsets(ctx, cs)
+			start, hw := r.LogStartOffset(), r.HighWatermark()
+			for k, i := range idx {
+				e := req.GetOffsets()[i]
+				if errs[k] != nil {
+					out[i] = s.offsetError(e, errs[k])
+					continue
+				}
+				out[i] = &sluicev1.PartitionOffset{Stream: e.GetStream(), Partition: e.GetPartition(),
+					Committed: res[k].Offset, Metadata: res[k].Metadata, CommitTimeMs: res[k].CommitTime,
+					LogStartOffset: start, HighWatermark: hw, Lag: max(0, hw-res[k].Offset)}
+			}
 		}()
 	}
 	wg.Wait()

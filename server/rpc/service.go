@@ -33,6 +33,7 @@ type service struct {
 	pids        producerIDs
 	reorder     reorderTracker
 	noAcks      noAckQueues
+	offsetBatch offsetBatcher
 
 	stop chan struct{} // closed by beginStop
 	wg   sync.WaitGroup
@@ -53,6 +54,7 @@ func newService(node *server.Node, lg *slog.Logger, reorderWait time.Duration) (
 	s.pids.sem = make(chan struct{}, 1)
 	s.reorder.mu.producers = map[producerKey]*producerState{}
 	s.noAcks.mu.queues = map[string]*noAckQueue{}
+	s.offsetBatch.lanes = map[offsetLane]*laneQueue{}
 	return s, nil
 }
 
