@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,4 +242,65 @@ func TestGroupMetrics(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestConcurrentCommits: many commits in flight at once (they share
+// internal calls and raft entries); each caller gets its own answer and
+// each partition ends at its last commit.
+func TestConcurrentCommits(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.waitReady()
+	ctx := testCtx(t, time.Minute)
+	const parts = 6
+	c.createStream(0, "s", parts, 3)
+	c.settle("s")
+	for p := range parts {
+		if err := c.onLeader("s", p, func(api sluicev1.SluiceClient) error {
+			_, err := api.Produce(ctx, &sluicev1.ProduceRequest{Stream: "s", Partition: int32(p), Batch: records(t, 0, 50, plain)})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := c.api(c.metaLeader())
+	join, err := api.JoinGroup(ctx, &sluicev1.JoinGroupRequest{Group: "g", Streams: []string{"s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 * parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			part := int32(w % parts)
+			for i := range 10 {
+				off := int64(10*(w/parts) + i)
+				resp, err := api.CommitOffsets(ctx, &sluicev1.CommitOffsetsRequest{Group: "g", MemberId: join.GetMemberId(),
+					Generation: join.GetGeneration(), Offsets: []*sluicev1.OffsetCommit{{Stream: "s", Partition: part, Offset: off}}})
+				if err != nil || resp.GetResults()[0].GetError() != nil {
+					t.Errorf("writer %d commit %d: %v %v", w, i, resp, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Concurrent writers of one partition land in any order; a commit
+	// made after them all wins.
+	for p := range parts {
+		resp, err := api.CommitOffsets(ctx, &sluicev1.CommitOffsetsRequest{Group: "g", MemberId: join.GetMemberId(),
+			Generation: join.GetGeneration(), Offsets: []*sluicev1.OffsetCommit{{Stream: "s", Partition: int32(p), Offset: 50}}})
+		if err != nil || resp.GetResults()[0].GetError() != nil {
+			t.Fatalf("final commit: %v %v", resp, err)
+		}
+	}
+	fetched, err := api.FetchOffsets(ctx, &sluicev1.FetchOffsetsRequest{Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range fetched.GetOffsets() {
+		if o.GetCommitted() != 50 || o.GetLag() != 0 {
+			t.Errorf("%v", o)
+		}
+	}
 }
