@@ -214,8 +214,8 @@ func (c *Coordinator) PrepareReset(ctx context.Context, group, stream string) (*
 		return nil, err
 	}
 	defer g.mu.Unlock()
-	if n := len(g.state.Members); n > 0 {
-		return nil, groupErr(ErrGroupNotEmpty, group, "", "%d member(s); stop them (or wait for their session timeout) first", n)
+	if err := g.checkEmptyLocked(); err != nil {
+		return nil, err
 	}
 	if _, ok := slices.BinarySearch(g.state.Streams, stream); !ok {
 		next := g.state.Clone()
@@ -245,8 +245,8 @@ func (c *Coordinator) Delete(ctx context.Context, group string) (*GroupState, er
 		return nil, err
 	}
 	defer g.mu.Unlock()
-	if n := len(g.state.Members); n > 0 {
-		return nil, groupErr(ErrGroupNotEmpty, group, "", "%d member(s); stop them (or wait for their session timeout) first", n)
+	if err := g.checkEmptyLocked(); err != nil {
+		return nil, err
 	}
 	if err := c.cfg.Store.DeleteGroup(ctx, group, g.state.Incarnation); err != nil {
 		return nil, err
@@ -266,4 +266,13 @@ type Stats struct {
 // Stats returns the coordinator's counters.
 func (c *Coordinator) Stats() Stats {
 	return Stats{Rebalances: c.rebalances.Load()}
+}
+
+// checkEmptyLocked refuses an administrative change of a group that has
+// members.
+func (g *groupRT) checkEmptyLocked() error {
+	if n := len(g.state.Members); n > 0 {
+		return groupErr(ErrGroupNotEmpty, g.state.Name, "", "%d member(s); stop them (or wait for their session timeout) first", n)
+	}
+	return nil
 }
