@@ -139,10 +139,10 @@ func TestDecodeAckStateCorrupt(t *testing.T) {
 	cases := map[string]func(b []byte){
 		"version":             func(b []byte) { b[0] = 2 },
 		"negative floor":      func(b []byte) { b[1] = 0xff },
-		"range at the floor":  func(b []byte) { b[20] = 5 },  // start 8 -> 5
-		"empty range":         func(b []byte) { b[28] = 8 },  // end 9 -> 8
-		"count of done":       func(b []byte) { b[40] = 8 },  // receive of 6 -> 8
-		"zero receive count":  func(b []byte) { b[44] = 0 },  // count 1 -> 0
+		"range at the floor":  func(b []byte) { b[20] = 5 },   // start 8 -> 5
+		"empty range":         func(b []byte) { b[28] = 8 },   // end 9 -> 8
+		"count of done":       func(b []byte) { b[40] = 8 },   // receive of 6 -> 8
+		"zero receive count":  func(b []byte) { b[44] = 0 },   // count 1 -> 0
 		"huge range count":    func(b []byte) { b[9] = 0x7f }, // count
 		"huge receives count": func(b []byte) { b[29] = 0x7f },
 	}
