@@ -101,7 +101,11 @@ func ParseFilter(text string) (*Filter, error) {
 		return nil, badFilter("%d fields, limit %d", len(raw), MaxFilterFields)
 	}
 	f := &Filter{}
-	for name, list := range raw {
+	if len(raw) == 0 {
+		return f, nil // {} matches everything, like ""
+	}
+	for _, name := range slices.Sorted(mapKeys(raw)) { // the first bad field is always the same one
+		list := raw[name]
 		ff := filterField{name: name}
 		switch {
 		case name == "key":

@@ -53,9 +53,11 @@ func TestFilterMatch(t *testing.T) {
 	if !ex.Match([]byte("k"), headersOf()) || ex.Match([]byte("k"), headersOf("trace", "1")) || ex.Match(nil, headersOf()) {
 		t.Error("exists conditions")
 	}
-	all, err := ParseFilter("  ")
-	if err != nil || !all.MatchAll() || !all.Match(nil, headersOf()) {
-		t.Errorf("empty filter: %v", err)
+	for _, text := range []string{"  ", "{}", " { } "} {
+		all, err := ParseFilter(text)
+		if err != nil || !all.MatchAll() || !all.Match(nil, headersOf()) || all.String() != "" {
+			t.Errorf("empty filter %q: %q %v", text, all, err)
+		}
 	}
 }
 

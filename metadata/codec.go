@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -21,6 +22,23 @@ const (
 	cmdReassignPartition   = 7
 	cmdPutGroup            = 8
 	cmdDeleteGroup         = 9
+	cmdCreateQueue         = 10
+	cmdAlterQueue          = 11
+	cmdDeleteQueue         = 12
+
+	// A queue's flags (create queue command, snapshot).
+	queueFIFO         = 1 << 0
+	queueSubscription = 1 << 1
+	queueFlags        = queueFIFO | queueSubscription
+
+	// The changes of an alter queue command: which fields follow, in this
+	// order.
+	alterVisibility  = 1 << 0
+	alterMaxReceives = 1 << 1
+	alterDeadLetter  = 1 << 2
+	alterDelay       = 1 << 3
+	alterFilter      = 1 << 4
+	alterFields      = 1<<5 - 1
 )
 
 var be = binary.BigEndian
@@ -108,9 +126,71 @@ func (c DeleteGroup) appendTo(dst []byte) []byte {
 	return be.AppendUint64(dst, c.Incarnation)
 }
 
+// queueFlagsOf returns the flags byte of a queue's booleans.
+func queueFlagsOf(fifo, subscription bool) byte {
+	var f byte
+	if fifo {
+		f |= queueFIFO
+	}
+	if subscription {
+		f |= queueSubscription
+	}
+	return f
+}
+
+// appendTo needs a Filter of at most 65535 bytes (validated, or decoded).
+func (c CreateQueue) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdCreateQueue)
+	dst = appendStr(dst, c.Name)
+	dst = appendStr(dst, c.Stream)
+	dst = be.AppendUint64(dst, uint64(c.VisibilityTimeoutMs))
+	dst = be.AppendUint32(dst, uint32(c.MaxReceives))
+	dst = appendStr(dst, c.DeadLetterStream)
+	dst = be.AppendUint64(dst, uint64(c.DelayMs))
+	dst = append(dst, queueFlagsOf(c.FIFO, c.Subscription))
+	dst = appendStr(dst, c.Filter)
+	return be.AppendUint64(dst, uint64(c.Timestamp))
+}
+
+func (c AlterQueue) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdAlterQueue)
+	dst = appendStr(dst, c.Name)
+	var changes byte
+	for i, set := range []bool{c.VisibilityTimeoutMs != nil, c.MaxReceives != nil, c.DeadLetterStream != nil,
+		c.DelayMs != nil, c.Filter != nil} {
+		if set {
+			changes |= 1 << i
+		}
+	}
+	dst = append(dst, changes)
+	if c.VisibilityTimeoutMs != nil {
+		dst = be.AppendUint64(dst, uint64(*c.VisibilityTimeoutMs))
+	}
+	if c.MaxReceives != nil {
+		dst = be.AppendUint32(dst, uint32(*c.MaxReceives))
+	}
+	if c.DeadLetterStream != nil {
+		dst = appendStr(dst, *c.DeadLetterStream)
+	}
+	if c.DelayMs != nil {
+		dst = be.AppendUint64(dst, uint64(*c.DelayMs))
+	}
+	if c.Filter != nil {
+		dst = appendStr(dst, *c.Filter)
+	}
+	return dst
+}
+
+func (c DeleteQueue) appendTo(dst []byte) []byte {
+	dst = append(dst, commandVersion, cmdDeleteQueue)
+	dst = appendStr(dst, c.Name)
+	return be.AppendUint64(dst, c.Incarnation)
+}
+
 // decodeCommand decodes one command: a RegisterNode, RemoveNode,
 // CreateStream, DeleteStream, AlterStream, AllocateProducerIDs,
-// ReassignPartition, PutGroup or DeleteGroup value.
+// ReassignPartition, PutGroup, DeleteGroup, CreateQueue, AlterQueue or
+// DeleteQueue value.
 // Strings are copied out of b, and nothing decoded shares b's memory.
 // Errors wrap ErrCorrupt.
 func decodeCommand(b []byte) (any, error) {
@@ -152,6 +232,12 @@ func decodeCommand(b []byte) (any, error) {
 		c = decodePutGroup(&r)
 	case cmdDeleteGroup:
 		c = DeleteGroup{Name: r.str("name"), Incarnation: r.u64("incarnation")}
+	case cmdCreateQueue:
+		c = decodeCreateQueue(&r)
+	case cmdAlterQueue:
+		c = decodeAlterQueue(&r)
+	case cmdDeleteQueue:
+		c = DeleteQueue{Name: r.str("name"), Incarnation: r.u64("incarnation")}
 	default:
 		return nil, corrupt("command type %d", typ)
 	}
@@ -177,6 +263,39 @@ func decodePutGroup(r *reader) PutGroup {
 	c := PutGroup{ExpectVersion: r.u64("expect version"), Timestamp: r.i64("timestamp")}
 	if g := r.groupState("group state"); g != nil {
 		c.State = *g
+	}
+	return c
+}
+
+func decodeCreateQueue(r *reader) CreateQueue {
+	c := CreateQueue{Name: r.str("name"), Stream: r.str("stream"), VisibilityTimeoutMs: r.i64("visibility timeout ms"),
+		MaxReceives: r.i32("max receives"), DeadLetterStream: r.str("dead-letter stream"), DelayMs: r.i64("delay ms")}
+	c.FIFO, c.Subscription = r.queueFlags("queue flags")
+	c.Filter = r.str("filter")
+	c.Timestamp = r.i64("timestamp")
+	return c
+}
+
+func decodeAlterQueue(r *reader) AlterQueue {
+	c := AlterQueue{Name: r.str("name")}
+	changes := r.u8("changes")
+	if r.err == nil && changes&^alterFields != 0 {
+		r.err = corrupt("changes at byte %d: unknown bits %#x", r.off-1, changes&^alterFields)
+	}
+	if changes&alterVisibility != 0 {
+		c.VisibilityTimeoutMs = new(r.i64("visibility timeout ms"))
+	}
+	if changes&alterMaxReceives != 0 {
+		c.MaxReceives = new(r.i32("max receives"))
+	}
+	if changes&alterDeadLetter != 0 {
+		c.DeadLetterStream = new(r.str("dead-letter stream"))
+	}
+	if changes&alterDelay != 0 {
+		c.DelayMs = new(r.i64("delay ms"))
+	}
+	if changes&alterFilter != 0 {
+		c.Filter = new(r.str("filter"))
 	}
 	return c
 }
@@ -277,6 +396,11 @@ func (r *reader) smallCount(what string, minSize int) int {
 // (DecodeGroupState bounds its own lengths by the bytes left and checks
 // the framing only; Apply validates). The error wraps both ErrCorrupt and
 // consumergroup.ErrInvalidGroupState.
+//
+// DecodeGroupState also reads bytes that AppendBinary never writes (a
+// member's assignment indexes its stream list, which AppendBinary
+// requires sorted), and such a state would not encode again: the bytes
+// must be the state's own encoding, or they are ErrCorrupt.
 func (r *reader) groupState(what string) *consumergroup.GroupState {
 	if r.err != nil {
 		return nil
@@ -286,9 +410,24 @@ func (r *reader) groupState(what string) *consumergroup.GroupState {
 		r.err = fmt.Errorf("%w: %s at byte %d: %w", ErrCorrupt, what, r.off, err)
 		return nil
 	}
-	r.off += len(r.b) - len(rest)
+	n := len(r.b) - len(rest)
+	if again, err := g.AppendBinary(nil); err != nil || !bytes.Equal(again, r.b[:n]) {
+		r.err = corrupt("%s at byte %d: not the state's own encoding (%v)", what, r.off, err)
+		return nil
+	}
+	r.off += n
 	r.b = rest
 	return g
+}
+
+// queueFlags reads a queue's flags byte; a bit it does not know is
+// ErrCorrupt (the byte would not encode back the same).
+func (r *reader) queueFlags(what string) (fifo, subscription bool) {
+	f := r.u8(what)
+	if r.err == nil && f&^queueFlags != 0 {
+		r.err = corrupt("%s at byte %d: unknown bits %#x", what, r.off-1, f&^queueFlags)
+	}
+	return f&queueFIFO != 0, f&queueSubscription != 0
 }
 
 // finish reports the first error, or trailing bytes.

@@ -37,6 +37,22 @@ func allCommands() []any {
 		DeleteGroup{Name: "g"},
 		DeleteGroup{Name: "g", Incarnation: 1<<64 - 1},
 		DeleteGroup{Name: ""}, // refused by Apply, but it decodes
+		// FuzzDecodeCommand's base holds streams orders and dead, and
+		// queue q over orders (incarnation 1).
+		queue("q2", "orders"),
+		CreateQueue{Name: "sub-1", Stream: "orders", VisibilityTimeoutMs: MaxVisibilityTimeoutMs, MaxReceives: MaxQueueReceives,
+			DeadLetterStream: "dead", DelayMs: MaxQueueDelayMs, FIFO: true, Filter: `{"headers.type":[{"prefix":"eu-"}],"key":["a"]}`,
+			Subscription: true, Timestamp: 1 << 50},
+		CreateQueue{Name: "q", Stream: "orders", VisibilityTimeoutMs: -1, MaxReceives: -1, DelayMs: -1, Filter: "{", Timestamp: -1}, // refused, but it decodes
+		CreateQueue{}, // refused by Apply, but it decodes
+		AlterQueue{Name: "q", VisibilityTimeoutMs: new(int64(1))},
+		AlterQueue{Name: "q", VisibilityTimeoutMs: new(int64(MaxVisibilityTimeoutMs)), MaxReceives: new(int32(0)),
+			DeadLetterStream: new("dead"), DelayMs: new(int64(MaxQueueDelayMs)), Filter: new(`{"key":[{"exists":true}]}`)},
+		AlterQueue{Name: "q", DeadLetterStream: new(""), Filter: new("")},
+		AlterQueue{Name: "q", MaxReceives: new(int32(-5))}, // refused by Apply, but it decodes
+		AlterQueue{Name: "q"}, // refused by Apply, but it decodes
+		DeleteQueue{Name: "q"},
+		DeleteQueue{Name: "q", Incarnation: 1<<64 - 1},
 	}
 }
 
@@ -77,7 +93,19 @@ func TestCommandBadHeader(t *testing.T) {
 		{2, cmdRemoveNode, 0, 1, 'a'},
 		{commandVersion, 0},
 		{commandVersion, 7},
-		{commandVersion, 10}, // the first free type
+		{commandVersion, 13}, // the first free type
+		// Unknown queue flag bits and alter queue change bits, and a change
+		// bit whose field is missing.
+		func() []byte {
+			b := raw(queue("q", "s"))
+			b[len(b)-8-2-1] = queueFlags + 1 // the flags, before the filter and the timestamp
+			return b
+		}(),
+		{commandVersion, cmdAlterQueue, 0, 1, 'q', 1 << 5},
+		{commandVersion, cmdAlterQueue, 0, 1, 'q', 0xff, 0, 0, 0, 0, 0, 0, 0, 1},
+		{commandVersion, cmdAlterQueue, 0, 1, 'q', alterFilter},
+		{commandVersion, cmdAlterQueue, 0, 1, 'q', alterFilter, 0, 9, 'x'}, // a filter length past the end
+		{commandVersion, cmdDeleteQueue, 0, 1, 'q', 0, 0, 0},
 		{commandVersion, cmdDeleteGroup, 0, 1, 'g', 0, 0, 0},
 		{commandVersion, cmdPutGroup, 0, 0, 0, 0, 0, 0, 0, 1}, // no timestamp, no state
 		// No state, an unknown state encoding, and a member count past the
@@ -93,6 +121,10 @@ func TestCommandBadHeader(t *testing.T) {
 			be.PutUint32(b[len(b)-4:], 1<<31) // member count
 			return b
 		}(),
+		// A member's stream list out of order: DecodeGroupState reads it,
+		// but it is no state's encoding (AppendBinary would refuse it).
+		bytes.Replace(raw(putGroup(group("g", 0, 1), 0, 1)), []byte("\x00\x00\x00\x05audit\x00\x00\x00\x06orders"),
+			[]byte("\x00\x00\x00\x06orders\x00\x00\x00\x05audit"), 1),
 		{commandVersion, cmdRemoveNode, 0xff, 0xff, 'a'}, // a length past the end
 		// A replica count past the end: refused before allocating.
 		{commandVersion, cmdReassignPartition, 0, 1, 'x', 0, 0, 0, 0, 0xff, 0, 0},
@@ -121,6 +153,18 @@ func TestCommandFormat(t *testing.T) {
 		{CreateStream{Name: "s", Partitions: 3, ReplicationFactor: 2, RetentionMs: 4, RetentionBytes: -1, MaxRecordBytes: 5, Timestamp: 6},
 			"0103" + "000173" + "00000003" + "02" + "0000000000000004" + "ffffffffffffffff" + "00000005" + "0000000000000006"},
 		{DeleteGroup{Name: "g", Incarnation: 2}, "0109" + "000167" + "0000000000000002"},
+		{CreateQueue{Name: "q", Stream: "s", VisibilityTimeoutMs: 30000, MaxReceives: 5, DeadLetterStream: "d", DelayMs: 7,
+			FIFO: true, Filter: "{}", Subscription: true, Timestamp: 9},
+			"010a" + "000171" + "000173" + "0000000000007530" + "00000005" + "000164" + "0000000000000007" + "03" +
+				"00027b7d" + "0000000000000009"},
+		{CreateQueue{Name: "q", Stream: "s", VisibilityTimeoutMs: 1, Subscription: true},
+			"010a" + "000171" + "000173" + "0000000000000001" + "00000000" + "0000" + "0000000000000000" + "02" +
+				"0000" + "0000000000000000"},
+		{AlterQueue{Name: "q", MaxReceives: new(int32(3)), Filter: new("")}, "010b" + "000171" + "12" + "00000003" + "0000"},
+		{AlterQueue{Name: "q", VisibilityTimeoutMs: new(int64(1)), MaxReceives: new(int32(2)), DeadLetterStream: new("d"),
+			DelayMs: new(int64(4)), Filter: new("{}")},
+			"010b" + "000171" + "1f" + "0000000000000001" + "00000002" + "000164" + "0000000000000004" + "00027b7d"},
+		{DeleteQueue{Name: "q", Incarnation: 2}, "010c" + "000171" + "0000000000000002"},
 	}
 	// A put group embeds the state in consumergroup's encoding, which
 	// carries its own version byte.

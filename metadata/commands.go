@@ -74,7 +74,9 @@ type CreateStream struct {
 }
 
 // DeleteStream removes a stream; the caller tears down its partitions'
-// raft groups. The response is the deleted *Stream.
+// raft groups. The response is the deleted *Stream. Apply refuses it with
+// a *StreamInUseError (ErrStreamInUse) while a queue delivers the stream
+// or dead-letters into it: delete those queues first.
 type DeleteStream struct {
 	Name string
 }

@@ -1,6 +1,7 @@
 // Package metadata is the cluster's metadata state machine: the node
 // registry, the streams with their partitions (hash-key ranges and replica
-// sets), producer-id allocation, and the consumer groups' state. The
+// sets), producer-id allocation, the consumer groups' state, and the
+// queue definitions. The
 // cluster's metadata raft group runs it on every voter (package
 // replication drives it through FSM's Apply, Snapshot and Restore); the
 // server proposes the commands that the Encode functions build, and
@@ -31,6 +32,15 @@
 //     counter that only grows, from 1), and a version, the raft index of
 //     its last change, that a PutGroup update must name (optimistic
 //     concurrency).
+//   - Queues, by name (the rules of stream names, in a namespace of their
+//     own): SQS-style queues and SNS-style topic subscriptions, each a
+//     view over a stream with delivery settings (visibility timeout, max
+//     receives, dead-letter stream, delay, FIFO, a consumergroup filter in
+//     its canonical text). Only the definitions live here; the
+//     per-message state lives in the stream's partitions. Each life of a
+//     queue has an incarnation that is never reused (a counter that only
+//     grows, from 1), so that the partitions tell a queue created again
+//     under a deleted one's name from the old one.
 //
 // # Invariants
 //
@@ -42,10 +52,13 @@
 //     ErrStreamNotFound, ErrNotEnoughNodes, ErrNodeNotFound,
 //     ErrNodeRemoved, ErrProducerIDsExhausted, ErrNodeNotActive,
 //     ErrPartitionNotFound, ErrReplicasChanged, ErrGroupExists,
-//     ErrUnknownGroup, a *GroupVersionConflictError) is refused the same
-//     way on every replica and changes nothing. A command that does not
-//     decode is fatal (replication.Fatal): the replica stops rather than
-//     skip it.
+//     ErrUnknownGroup, a *GroupVersionConflictError, ErrQueueExists,
+//     ErrQueueNotFound, a *StreamInUseError) is refused the same way on
+//     every replica and changes nothing. (The same way: the same error;
+//     the text of a filter's *ValidationError may name another of its
+//     bad fields on another replica, as ParseFilter reports the first it
+//     meets in a map.) A command that does not decode is fatal
+//     (replication.Fatal): the replica stops rather than skip it.
 //  3. A stream's partitions' hash-key ranges are contiguous, in partition
 //     order, and cover [0, 2^128) with no gap or overlap.
 //  4. A replica set holds distinct registered nodes: ReplicationFactor of
@@ -63,6 +76,14 @@
 //     incarnation is below the counter and no other group has it; its
 //     version is at most the View's; its generation never goes down while
 //     the incarnation lasts.
+//  8. A queue's stream exists, and its dead-letter stream is "" or
+//     another stream that exists: DeleteStream refuses a stream that a
+//     queue names. Its settings are in range; its incarnation is below the
+//     counter and no other queue has it; Stream, FIFO, Subscription,
+//     Incarnation and CreatedAt never change while it lasts. Its filter is
+//     "" or a canonical text that ParseFilter parses back to itself, as
+//     of when it was applied (a snapshot's filters are checked for
+//     framing only, so the filter grammar may tighten later).
 //
 // # Concurrency
 //
@@ -107,20 +128,34 @@
 //	                     then that many node ids (str), leader first
 //	  8 put group:       expect version u64, timestamp i64, group state
 //	  9 delete group:    name str, incarnation u64 (0 = any)
+//	 10 create queue:    name str, stream str, visibility timeout ms i64,
+//	                     max receives i32, dead-letter stream str
+//	                     ("" = none), delay ms i64, queue flags u8,
+//	                     filter str ("" = all), timestamp i64
+//	 11 alter queue:     name str, changes u8, then the fields whose bit
+//	                     is set, in bit order: 0 visibility timeout ms
+//	                     i64, 1 max receives i32, 2 dead-letter stream
+//	                     str, 3 delay ms i64, 4 filter str
+//	 12 delete queue:    name str, incarnation u64 (0 = any)
+//
+// Queue flags: bit 0 FIFO, bit 1 subscription. A flag or change bit not
+// listed does not decode.
 //
 // A group state is consumergroup's encoding (GroupState.AppendBinary,
 // consumergroup.DecodeGroupState): it has its own version byte, and its
 // str is a u32 length and the bytes.
 //
 // A command is exactly its fields: trailing bytes do not decode. Decoding
-// checks only the framing (DecodeGroupState too), so that tightening a
-// limit later never makes a stored entry unreadable. Apply validates the values and answers a bad one with a
-// *ValidationError on every replica alike. Node states are 1 joining,
+// checks only the framing (DecodeGroupState too; unknown flag and change
+// bits are framing, as they would not encode back), so that tightening a
+// limit later never makes a stored entry unreadable. Apply validates the
+// values and answers a bad one with a *ValidationError on every replica
+// alike. Node states are 1 joining,
 // 2 active, 3 removed. Timestamps are the leader's Unix ms.
 //
 // Snapshot (snapshot.go), the whole state, encoded deterministically:
 //
-//	magic "SLMD", version u8 = 3
+//	magic "SLMD", version u8 = 4
 //	applied index u64, state version u64 (raft index of the last change),
 //	next producer id i64, next stream id u64
 //	node count u32, then per node, sorted by id:
@@ -134,12 +169,18 @@
 //	    first
 //	next group incarnation u64
 //	group count u32, then per group, sorted by name: group state
+//	next queue incarnation u64
+//	queue count u32, then per queue, sorted by name:
+//	  name str, stream str, dead-letter stream str, visibility timeout ms
+//	  i64, max receives i32, delay ms i64, queue flags u8, filter str,
+//	  incarnation u64, created at i64
 //	CRC-32C (Castagnoli) u32 of every byte before it
 //
-// Version 2 is version 3 without the next group incarnation and the
-// groups (no groups; the counter starts at 1). Version 1 is version 2
-// without the partition epoch (every epoch 0). Both are still read, and
-// never written.
+// Version 3 is version 4 without the next queue incarnation and the
+// queues (no queues; the counter starts at 1). Version 2 is version 3
+// without the next group incarnation and the groups (no groups; the
+// counter starts at 1). Version 1 is version 2 without the partition
+// epoch (every epoch 0). All are still read, and never written.
 //
 // Partition ids and numbers are not stored: they follow from the stream id
 // and the position. Restore checks every invariant above (sorted, valid
@@ -147,8 +188,12 @@
 // contiguous over the whole space, replica sets of distinct registered
 // nodes, replication factor many at epoch 0 and 1..MaxReplicationFactor
 // otherwise, version <= applied index; groups sorted by unique name, each
-// valid, with a unique incarnation in 1..next-1, a version in 1..the
-// state version, and timestamps not negative) and refuses
-// anything else as ErrCorrupt; every count is bounded by the bytes left
-// before anything is allocated.
+// framed (its state is not validated again, see invariant 7), with a
+// unique incarnation in 1..next-1, a version in 1..the state version, and
+// timestamps not negative; queues sorted by unique valid name, their
+// streams and dead-letter streams existing and distinct, settings in
+// range, known flags, a unique incarnation in 1..next-1, and created at
+// not negative; a filter only framed) and refuses anything else as
+// ErrCorrupt; every count is bounded by the bytes left before anything is
+// allocated.
 package metadata

@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors returned by Apply as a command's response. They are deterministic:
@@ -24,7 +25,9 @@ var (
 	ErrStreamExists = errors.New("metadata: stream already exists")
 
 	// ErrStreamNotFound reports a DeleteStream or AlterStream of a stream
-	// that does not exist (Kafka UNKNOWN_TOPIC_OR_PARTITION).
+	// that does not exist (Kafka UNKNOWN_TOPIC_OR_PARTITION), or a
+	// CreateQueue or AlterQueue naming one as its stream or dead-letter
+	// stream.
 	ErrStreamNotFound = errors.New("metadata: stream not found")
 
 	// ErrNotEnoughNodes reports a CreateStream whose replication factor is
@@ -75,6 +78,20 @@ var (
 	// *GroupVersionConflictError gives the versions.
 	ErrGroupVersionConflict = errors.New("metadata: consumer group version conflict")
 
+	// ErrQueueExists reports a CreateQueue for a name already in use
+	// (SQS QueueNameExists).
+	ErrQueueExists = errors.New("metadata: queue already exists")
+
+	// ErrQueueNotFound reports an AlterQueue or DeleteQueue of a queue that
+	// does not exist, or a DeleteQueue of another incarnation of the queue
+	// than the one stored (SQS QueueDoesNotExist).
+	ErrQueueNotFound = errors.New("metadata: queue not found")
+
+	// ErrStreamInUse reports a DeleteStream of a stream that a queue
+	// delivers or dead-letters into: delete those queues first. errors.As
+	// with *StreamInUseError gives their names.
+	ErrStreamInUse = errors.New("metadata: stream in use by queues")
+
 	// ErrCorrupt reports bytes that do not decode: a command (Apply then
 	// fails the replica with replication.Fatal wrapping it) or a snapshot
 	// (Restore refuses it and keeps the old state).
@@ -86,6 +103,9 @@ var (
 type ValidationError struct {
 	Field  string // the command field, e.g. "name", "partitions"
 	Reason string // why it is refused, for people
+	// Err is the cause when another package's check refused the value
+	// (consumergroup.ErrInvalidFilter for a queue's filter), or nil.
+	Err error
 }
 
 func (e *ValidationError) Error() string {
@@ -94,6 +114,9 @@ func (e *ValidationError) Error() string {
 
 // Is makes errors.Is(err, ErrInvalidArgument) true.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidArgument }
+
+// Unwrap returns the cause, or nil.
+func (e *ValidationError) Unwrap() error { return e.Err }
 
 // GroupVersionConflictError details an ErrGroupVersionConflict.
 type GroupVersionConflictError struct {
@@ -112,6 +135,25 @@ func (e *GroupVersionConflictError) Error() string {
 
 // Is makes errors.Is(err, ErrGroupVersionConflict) true.
 func (e *GroupVersionConflictError) Is(target error) bool { return target == ErrGroupVersionConflict }
+
+// StreamInUseError details an ErrStreamInUse.
+type StreamInUseError struct {
+	Stream string
+	Queues []string // sorted: the queues that deliver or dead-letter into Stream
+}
+
+func (e *StreamInUseError) Error() string {
+	const show = 10
+	names := strings.Join(e.Queues[:min(len(e.Queues), show)], ", ")
+	if len(e.Queues) > show {
+		names += fmt.Sprintf(" and %d more", len(e.Queues)-show)
+	}
+	return fmt.Sprintf("metadata: stream in use by queues: stream %q is the stream or dead-letter stream of queue(s) %s; delete them first",
+		e.Stream, names)
+}
+
+// Is makes errors.Is(err, ErrStreamInUse) true.
+func (e *StreamInUseError) Is(target error) bool { return target == ErrStreamInUse }
 
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}

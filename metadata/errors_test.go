@@ -25,7 +25,8 @@ func TestErrorsArePrefixed(t *testing.T) {
 	for _, err := range []error{ErrInvalidArgument, ErrStreamExists, ErrStreamNotFound, ErrNotEnoughNodes,
 		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted, ErrCorrupt, corrupt("x %d", 1),
 		ErrNodeNotActive, ErrPartitionNotFound, ErrReplicasChanged, ErrGroupExists, ErrUnknownGroup,
-		ErrGroupVersionConflict, &GroupVersionConflictError{Group: "g"}} {
+		ErrGroupVersionConflict, &GroupVersionConflictError{Group: "g"}, ErrQueueExists, ErrQueueNotFound,
+		ErrStreamInUse, &StreamInUseError{Stream: "s", Queues: []string{"q"}}} {
 		if !strings.HasPrefix(err.Error(), "metadata: ") {
 			t.Errorf("%q lacks the package prefix", err)
 		}

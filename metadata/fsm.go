@@ -53,10 +53,11 @@ func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 // (CreateStream, AlterStream, and DeleteStream: the deleted stream), a
 // ProducerIDBlock (AllocateProducerIDs), a *Partition (ReassignPartition),
 // a *consumergroup.GroupState (PutGroup: the stored state; DeleteGroup:
-// the deleted one; shared, not to be modified), or one of the errors of
-// errors.go
-// when the command is refused; a refused command changes nothing. An entry
-// at or below the applied index (a replay) is skipped with a nil response.
+// the deleted one; shared, not to be modified), a *Queue (CreateQueue,
+// AlterQueue, and DeleteQueue: the deleted queue), or one of the errors
+// of errors.go when the command is refused; a refused command changes
+// nothing. An entry at or below the applied index (a replay) is skipped
+// with a nil response.
 // A command that does not decode returns a *replication.FatalError
 // wrapping ErrCorrupt: the replica stops rather than skip it.
 func (f *FSM) Apply(e replication.Entry) any {
@@ -89,6 +90,12 @@ func (f *FSM) Apply(e replication.Entry) any {
 		nv, resp = v.applyPutGroup(c, e.Index)
 	case DeleteGroup:
 		nv, resp = v.applyDeleteGroup(c)
+	case CreateQueue:
+		nv, resp = v.applyCreateQueue(c)
+	case AlterQueue:
+		nv, resp = v.applyAlterQueue(c)
+	case DeleteQueue:
+		nv, resp = v.applyDeleteQueue(c)
 	}
 	if nv != nil && nv != v {
 		nv.version = e.Index
@@ -189,6 +196,10 @@ func (v *View) applyDeleteStream(c DeleteStream) (*View, any) {
 	s := v.streams[c.Name]
 	if s == nil {
 		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, c.Name)
+	}
+	// A queue's stream and dead-letter stream exist as long as it does.
+	if names := v.queuesUsing(c.Name); len(names) > 0 {
+		return nil, &StreamInUseError{Stream: c.Name, Queues: names}
 	}
 	return v.withoutStream(c.Name), s
 }

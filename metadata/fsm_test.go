@@ -254,6 +254,25 @@ func TestApplyCommands(t *testing.T) {
 			}
 		}},
 		{name: "delete unknown", setup: withStream, cmd: DeleteStream{Name: "nope"}, err: ErrStreamNotFound},
+		{name: "delete the stream of a queue", setup: func(h *harness) { withStream(h); h.must(queue("q", "orders")) },
+			cmd: DeleteStream{Name: "orders"}, err: ErrStreamInUse},
+		{name: "delete the dead-letter stream of a queue", setup: func(h *harness) {
+			withStream(h)
+			h.must(stream("dead", 1, 1))
+			q := queue("q", "orders")
+			q.DeadLetterStream = "dead"
+			h.must(q)
+		}, cmd: DeleteStream{Name: "dead"}, err: ErrStreamInUse},
+		{name: "delete a stream after its queue", setup: func(h *harness) {
+			withStream(h)
+			h.must(queue("q", "orders"))
+			h.must(DeleteQueue{Name: "q"})
+		}, cmd: DeleteStream{Name: "orders"}},
+		{name: "delete a stream that queues do not use", setup: func(h *harness) {
+			withStream(h)
+			h.must(stream("other", 1, 1))
+			h.must(queue("q", "orders"))
+		}, cmd: DeleteStream{Name: "other"}},
 		{name: "delete bad name", cmd: DeleteStream{Name: ""}, err: ErrInvalidArgument, field: "name"},
 
 		// AlterStream.
@@ -401,7 +420,35 @@ func TestApplyUndecodableIsFatal(t *testing.T) {
 }
 
 // commandScript is a mixed sequence of commands, valid and not.
-func commandScript() []any {
+func commandScript() []any { return append(scriptWithoutQueues(), queueScript()...) }
+
+// queueScript creates, alters and deletes queues over the streams of
+// scriptWithoutQueues. It comes last: tests of old snapshot versions leave
+// it out.
+func queueScript() []any {
+	sub := CreateQueue{Name: "sub", Stream: "after", VisibilityTimeoutMs: 1000, MaxReceives: 10, DeadLetterStream: "qdead",
+		DelayMs: 500, FIFO: true, Filter: ` { "key" : [ "b" , "a" ] , "headers.t":[{"prefix":"x"}] } `, Subscription: true, Timestamp: 8000}
+	return []any{
+		stream("qdead", 2, 2),       // id 22
+		queue("q1", "after"),        // incarnation 1
+		sub,                         // incarnation 2
+		queue("q1", "qdead"),        // refused: exists
+		queue("q3", "nope"),         // refused: no such stream
+		DeleteStream{Name: "qdead"}, // refused: sub's dead-letter stream
+		AlterQueue{Name: "sub", DeadLetterStream: new("")},      // no dead-letter stream
+		AlterQueue{Name: "sub", DeadLetterStream: new("qdead")}, // and back
+		AlterQueue{Name: "sub", DeadLetterStream: new("after")}, // refused: its own stream
+		DeleteQueue{Name: "q1", Incarnation: 1},
+		queue("q1", "after"),                                       // incarnation 3
+		DeleteQueue{Name: "q1", Incarnation: 1},                    // refused: an older life
+		AlterQueue{Name: "q1", VisibilityTimeoutMs: new(int64(0))}, // refused
+		AlterQueue{Name: "q1", Filter: new(`{"key":[{"prefix":"a"}]}`), MaxReceives: new(int32(5))},
+		DeleteStream{Name: "after"}, // refused: q1's and sub's stream
+	}
+}
+
+// scriptWithoutQueues is commandScript before the queues.
+func scriptWithoutQueues() []any {
 	var cmds []any
 	for i := range 5 {
 		cmds = append(cmds, node("n"+string(rune('1'+i)), NodeActive))

@@ -40,6 +40,10 @@ func FuzzDecodeCommand(f *testing.F) {
 	base.nodes(3)
 	base.must(stream("orders", 4, 3))
 	base.must(putGroup(group("g", 1, 2), 0, 100)) // incarnation 1, version 5
+	base.must(stream("dead", 1, 1))
+	q := queue("q", "orders") // incarnation 1
+	q.DeadLetterStream, q.MaxReceives = "dead", 3
+	base.must(q)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c any
 		var err error
@@ -70,13 +74,20 @@ func FuzzDecodeCommand(f *testing.F) {
 		if err := checkView(fsm.View()); err != nil {
 			t.Fatal(err)
 		}
+		// A stored filter is canonical: it parses back to itself.
+		if q, ok := resp.(*Queue); ok {
+			if canon, err := canonicalFilter(q.Filter); err != nil || canon != q.Filter {
+				t.Fatalf("queue %q stored filter %q, canonical %q, %v", q.Name, q.Filter, canon, err)
+			}
+		}
 	})
 }
 
 func isRefusal(err error) bool {
 	for _, e := range []error{ErrInvalidArgument, ErrStreamExists, ErrStreamNotFound, ErrNotEnoughNodes,
 		ErrNodeNotFound, ErrNodeRemoved, ErrProducerIDsExhausted, ErrNodeNotActive, ErrPartitionNotFound,
-		ErrReplicasChanged, ErrGroupExists, ErrUnknownGroup, ErrGroupVersionConflict} {
+		ErrReplicasChanged, ErrGroupExists, ErrUnknownGroup, ErrGroupVersionConflict, ErrQueueExists,
+		ErrQueueNotFound, ErrStreamInUse} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -107,15 +118,23 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	small.must(putGroup(group("g", 2, 2), 0, 7))
 	small.must(putGroup(group("h", 0, 0), 0, 8))
 	withGroups := snapshotOf(f, small.f)
+	small.must(CreateQueue{Name: "q", Stream: "s", VisibilityTimeoutMs: 1, MaxReceives: 2, DeadLetterStream: "t",
+		DelayMs: 3, FIFO: true, Filter: `{"key":["k"]}`, Timestamp: 4})
+	small.must(CreateQueue{Name: "r", Stream: "t", VisibilityTimeoutMs: 5, Subscription: true})
+	withQueues := snapshotOf(f, small.f)
 	f.Add([]byte{})
 	f.Add(encodeView(f, emptyView(), 0))
 	f.Add(valid)
 	f.Add(more)
 	f.Add(reassigned)
 	f.Add(withGroups)
+	f.Add(withQueues)
 	if v, applied, err := decodeSnapshot(valid); err == nil {
 		f.Add(encodeSnapshotOld(v, applied, snapshotVersionV1))
 		f.Add(encodeSnapshotOld(v, applied, snapshotVersionV2))
+	}
+	if v, applied, err := decodeSnapshot(withGroups); err == nil {
+		f.Add(encodeSnapshotOld(v, applied, snapshotVersionV3))
 	}
 	f.Add(append(bytes.Clone(valid), 1, 2, 3, 4, 5))
 	f.Add(valid[:len(valid)/2])

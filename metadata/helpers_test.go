@@ -35,6 +35,12 @@ func raw(c any) []byte {
 		return b
 	case DeleteGroup:
 		return c.appendTo(nil)
+	case CreateQueue:
+		return c.appendTo(nil)
+	case AlterQueue:
+		return c.appendTo(nil)
+	case DeleteQueue:
+		return c.appendTo(nil)
 	}
 	panic(fmt.Sprintf("raw: %T is not a command", c))
 }
@@ -134,4 +140,10 @@ func group(name string, generation int32, members int) consumergroup.GroupState 
 // putGroup is a PutGroup of g at the leader time ts.
 func putGroup(g consumergroup.GroupState, expect uint64, ts int64) PutGroup {
 	return PutGroup{State: g, ExpectVersion: expect, Timestamp: ts}
+}
+
+// queue is a valid CreateQueue of name over stream with explicit values
+// and no dead-letter stream, at the leader time 6000.
+func queue(name, stream string) CreateQueue {
+	return CreateQueue{Name: name, Stream: stream, VisibilityTimeoutMs: DefaultVisibilityTimeoutMs, Timestamp: 6000}
 }

@@ -15,11 +15,12 @@ import (
 // ("Formats"). On-disk and on-wire format; never change.
 const (
 	snapshotMagic = "SLMD"
-	// snapshotVersion is the layout encodeSnapshot writes. Version 2 (no
-	// consumer groups) and version 1 (neither consumer groups nor
-	// partition epochs; every replica set of replication factor many
-	// nodes) are still read.
-	snapshotVersion   = 3
+	// snapshotVersion is the layout encodeSnapshot writes. Version 3 (no
+	// queues), version 2 (neither queues nor consumer groups) and version
+	// 1 (nor partition epochs; every replica set of replication factor
+	// many nodes) are still read.
+	snapshotVersion   = 4
+	snapshotVersionV3 = 3
 	snapshotVersionV2 = 2
 	snapshotVersionV1 = 1
 
@@ -36,6 +37,9 @@ const (
 	// version, name length, incarnation, version, generation, strategy
 	// length, created at, updated at, member count.
 	minGroupSize = 1 + 4 + 8 + 8 + 4 + 4 + 8 + 8 + 4
+	// minQueueSize: name, stream, dead-letter stream, visibility timeout,
+	// max receives, delay, flags, filter, incarnation, created at.
+	minQueueSize = 2 + 2 + 2 + 8 + 4 + 8 + 1 + 2 + 8 + 8
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -87,6 +91,21 @@ func encodeSnapshot(v *View, applied uint64) ([]byte, error) {
 			return nil, fmt.Errorf("metadata: snapshot of consumer group %q: %w", name, err)
 		}
 	}
+	b = be.AppendUint64(b, v.nextQueueIncarnation)
+	b = be.AppendUint32(b, uint32(len(v.queueNames)))
+	for _, name := range v.queueNames {
+		q := v.queues[name]
+		b = appendStr(b, q.Name)
+		b = appendStr(b, q.Stream)
+		b = appendStr(b, q.DeadLetterStream)
+		b = be.AppendUint64(b, uint64(q.VisibilityTimeoutMs))
+		b = be.AppendUint32(b, uint32(q.MaxReceives))
+		b = be.AppendUint64(b, uint64(q.DelayMs))
+		b = append(b, queueFlagsOf(q.FIFO, q.Subscription))
+		b = appendStr(b, q.Filter)
+		b = be.AppendUint64(b, q.Incarnation)
+		b = be.AppendUint64(b, uint64(q.CreatedAt))
+	}
 	return be.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
 }
 
@@ -119,8 +138,13 @@ func decodeSnapshot(b []byte) (v *View, applied uint64, err error) {
 	if err := decodeStreams(&r, v, version); err != nil {
 		return nil, 0, err
 	}
-	if version >= snapshotVersion {
+	if version >= snapshotVersionV3 {
 		if err := decodeGroups(&r, v); err != nil {
+			return nil, 0, err
+		}
+	}
+	if version >= snapshotVersion {
+		if err := decodeQueues(&r, v); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -275,6 +299,53 @@ func decodeGroups(r *reader, v *View) error {
 		incarnations[g.Incarnation] = true
 		v.groupNames = append(v.groupNames, g.Name)
 		v.groups[g.Name] = g
+	}
+	return nil
+}
+
+func decodeQueues(r *reader, v *View) error {
+	v.nextQueueIncarnation = r.u64("next queue incarnation")
+	n := r.count("queue count", minQueueSize)
+	if r.err != nil {
+		return r.err
+	}
+	if v.nextQueueIncarnation < 1 {
+		return corrupt("snapshot: next queue incarnation 0")
+	}
+	v.queueNames = make([]string, 0, n)
+	incarnations := make(map[uint64]bool, n)
+	for range n {
+		q := &Queue{Name: r.str("queue name"), Stream: r.str("queue stream"), DeadLetterStream: r.str("dead-letter stream"),
+			VisibilityTimeoutMs: r.i64("visibility timeout ms"), MaxReceives: r.i32("max receives"), DelayMs: r.i64("delay ms")}
+		q.FIFO, q.Subscription = r.queueFlags("queue flags")
+		q.Filter = r.str("filter")
+		q.Incarnation = r.u64("queue incarnation")
+		q.CreatedAt = r.i64("created at")
+		if r.err != nil {
+			return r.err
+		}
+		// The filter is checked for framing only: its grammar is
+		// consumergroup's, and may tighten later.
+		if err := (CreateQueue{Name: q.Name, Stream: q.Stream, VisibilityTimeoutMs: q.VisibilityTimeoutMs,
+			MaxReceives: q.MaxReceives, DeadLetterStream: q.DeadLetterStream, DelayMs: q.DelayMs,
+			Timestamp: q.CreatedAt}).validate(); err != nil {
+			return corrupt("snapshot queue %q: %v", q.Name, err)
+		}
+		if k := len(v.queueNames); k > 0 && v.queueNames[k-1] >= q.Name {
+			return corrupt("snapshot queue %q after %q", q.Name, v.queueNames[k-1])
+		}
+		if v.streams[q.Stream] == nil || q.DeadLetterStream != "" && v.streams[q.DeadLetterStream] == nil {
+			return corrupt("snapshot queue %q: stream %q or dead-letter stream %q does not exist",
+				q.Name, q.Stream, q.DeadLetterStream)
+		}
+		// Each create takes the next incarnation.
+		if q.Incarnation == 0 || q.Incarnation >= v.nextQueueIncarnation || incarnations[q.Incarnation] {
+			return corrupt("snapshot queue %q: incarnation %d (next %d) not unique or out of range",
+				q.Name, q.Incarnation, v.nextQueueIncarnation)
+		}
+		incarnations[q.Incarnation] = true
+		v.queueNames = append(v.queueNames, q.Name)
+		v.queues[q.Name] = q
 	}
 	return nil
 }

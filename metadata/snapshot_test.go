@@ -38,7 +38,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Fatalf("applied %d/%d version %d/%d", f.AppliedIndex(), h.f.AppliedIndex(), b.Version(), a.Version())
 			}
 			if !reflect.DeepEqual(a.Nodes(), b.Nodes()) || !reflect.DeepEqual(a.Streams(), b.Streams()) ||
-				!reflect.DeepEqual(a.Groups(), b.Groups()) || a.nextGroupIncarnation != b.nextGroupIncarnation {
+				!reflect.DeepEqual(a.Groups(), b.Groups()) || a.nextGroupIncarnation != b.nextGroupIncarnation ||
+				!reflect.DeepEqual(a.Queues(), b.Queues()) || a.nextQueueIncarnation != b.nextQueueIncarnation {
 				t.Fatal("restored view differs")
 			}
 			for _, s := range b.Streams() {
@@ -51,7 +52,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			// The restored replica goes on exactly like the original.
 			r := &harness{t: t, f: f, index: h.index}
 			later := []any{stream("later", 5, 2), AllocateProducerIDs{Count: 3}, RemoveNode{ID: "n1"},
-				putGroup(group("later", 0, 2), 0, 9000), DeleteGroup{Name: "g2"}}
+				putGroup(group("later", 0, 2), 0, 9000), DeleteGroup{Name: "g2"},
+				queue("later", "later"), AlterQueue{Name: "later", DelayMs: new(int64(5))}, DeleteQueue{Name: "later"},
+				queue("later", "later"), DeleteQueue{Name: "q1"}}
 			if g, ok := a.Group("g1"); ok {
 				up := group("g1", g.Generation+1, 1)
 				up.Incarnation = g.Incarnation
@@ -93,14 +96,16 @@ func TestSnapshotIsPointInTime(t *testing.T) {
 
 func TestSnapshotFormat(t *testing.T) {
 	got := encodeView(t, emptyView(), 0)
-	want := []byte("SLMD\x03" +
+	want := []byte("SLMD\x04" +
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // applied
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // version
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // next producer id
 		"\x00\x00\x00\x00\x00\x00\x00\x01" + // next stream id
 		"\x00\x00\x00\x00" + "\x00\x00\x00\x00" + // no nodes, no streams
 		"\x00\x00\x00\x00\x00\x00\x00\x01" + // next group incarnation
-		"\x00\x00\x00\x00") // no groups
+		"\x00\x00\x00\x00" + // no groups
+		"\x00\x00\x00\x00\x00\x00\x00\x01" + // next queue incarnation
+		"\x00\x00\x00\x00") // no queues
 	want = be.AppendUint32(want, crc32.Checksum(want, crc32.MakeTable(crc32.Castagnoli)))
 	if !bytes.Equal(got, want) {
 		t.Fatalf("empty snapshot\n got %x\nwant %x", got, want)
@@ -111,7 +116,7 @@ func TestSnapshotFormat(t *testing.T) {
 	h := newHarness(t)
 	h.must(putGroup(group("b", 0, 1), 0, 2))
 	h.must(putGroup(group("a", 0, 2), 0, 3))
-	want = []byte("SLMD\x03" +
+	want = []byte("SLMD\x04" +
 		"\x00\x00\x00\x00\x00\x00\x00\x02" + // applied
 		"\x00\x00\x00\x00\x00\x00\x00\x02" + // version
 		"\x00\x00\x00\x00\x00\x00\x00\x00" + // next producer id
@@ -126,9 +131,37 @@ func TestSnapshotFormat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	want = append(want, "\x00\x00\x00\x00\x00\x00\x00\x01"+ // next queue incarnation
+		"\x00\x00\x00\x00"...) // no queues
 	want = be.AppendUint32(want, crc32.Checksum(want, crc32.MakeTable(crc32.Castagnoli)))
 	if got := snapshotOf(t, h.f); !bytes.Equal(got, want) {
 		t.Fatalf("snapshot with groups\n got %x\nwant %x", got, want)
+	}
+
+	// Queues follow the groups, sorted by name.
+	h = newHarness(t)
+	h.nodes(1)                // 1
+	h.must(stream("s", 1, 1)) // 2
+	h.must(stream("d", 1, 1)) // 3
+	h.must(queue("z", "s"))   // 4: incarnation 1
+	h.must(CreateQueue{Name: "a", Stream: "s", VisibilityTimeoutMs: 2, MaxReceives: 3, DeadLetterStream: "d",
+		DelayMs: 4, FIFO: true, Filter: `{"key":["k"]}`, Subscription: true, Timestamp: 5}) // 5: incarnation 2
+	got = snapshotOf(t, h.f)
+	tail := []byte("\x00\x00\x00\x00\x00\x00\x00\x01" + // next group incarnation
+		"\x00\x00\x00\x00" + // no groups
+		"\x00\x00\x00\x00\x00\x00\x00\x03" + // next queue incarnation
+		"\x00\x00\x00\x02" + // two queues
+		"\x00\x01a" + "\x00\x01s" + "\x00\x01d" + // name, stream, dead-letter stream
+		"\x00\x00\x00\x00\x00\x00\x00\x02" + "\x00\x00\x00\x03" + "\x00\x00\x00\x00\x00\x00\x00\x04" + // visibility, max receives, delay
+		"\x03" + "\x00\x0d" + `{"key":["k"]}` + // flags: FIFO and subscription; filter
+		"\x00\x00\x00\x00\x00\x00\x00\x02" + "\x00\x00\x00\x00\x00\x00\x00\x05" + // incarnation, created at
+		"\x00\x01z" + "\x00\x01s" + "\x00\x00" +
+		"\x00\x00\x00\x00\x00\x00\x75\x30" + "\x00\x00\x00\x00" + "\x00\x00\x00\x00\x00\x00\x00\x00" +
+		"\x00" + "\x00\x00" +
+		"\x00\x00\x00\x00\x00\x00\x00\x01" + "\x00\x00\x00\x00\x00\x00\x17\x70")
+	body := got[:len(got)-crcSize]
+	if !bytes.HasSuffix(body, tail) || !bytes.Equal(got, resign(got)) {
+		t.Fatalf("snapshot with queues\n got %x\nwant it to end with %x and the checksum", got, tail)
 	}
 }
 
@@ -154,6 +187,13 @@ func TestRestoreRefusesCorrupt(t *testing.T) {
 	h := scripted(t)
 	good := snapshotOf(t, h.f)
 	first := func(v *View) *Stream { return v.streams[v.names[0]] }
+	firstQueue := func(v *View) *Queue { return v.queues[v.queueNames[0]] }
+	renameQueue := func(v *View, name string) {
+		q := firstQueue(v)
+		delete(v.queues, q.Name)
+		q.Name, v.queueNames[0] = name, name
+		v.queues[name] = q
+	}
 	firstGroup := func(v *View) *consumergroup.GroupState { return v.groups[v.groupNames[0]] }
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 0x40
@@ -168,7 +208,7 @@ func TestRestoreRefusesCorrupt(t *testing.T) {
 		"trailing signed":  resign(append(bytes.Clone(good[:len(good)-crcSize]), 0, 0, 0, 0, 9)),
 		"flipped byte":     flipped,
 		"bad magic":        resign(append([]byte("XLMD"), good[4:]...)),
-		"bad version":      resign(append([]byte("SLMD\x04"), good[5:]...)),
+		"bad version":      resign(append([]byte("SLMD\x05"), good[5:]...)),
 		"version 0":        resign(append([]byte("SLMD\x00"), good[5:]...)),
 		"huge node count": resign(func() []byte {
 			b := bytes.Clone(good)
@@ -224,11 +264,47 @@ func TestRestoreRefusesCorrupt(t *testing.T) {
 		"group version ahead":      mutated(t, h, func(v *View, _ *uint64) { firstGroup(v).Version = v.version + 1 }),
 		"group negative timestamp": mutated(t, h, func(v *View, _ *uint64) { firstGroup(v).UpdatedAt = -1 }),
 		"huge group count": func() []byte {
-			b := mutated(t, h, func(v *View, _ *uint64) { v.groups, v.groupNames = nil, nil })
+			b := mutated(t, h, func(v *View, _ *uint64) { v.groups, v.groupNames, v.queues, v.queueNames = nil, nil, nil, nil })
+			be.PutUint32(b[len(b)-crcSize-4-8-4:], 1<<31) // before the queue counter and count
+			return resign(b)
+		}(),
+		"group cut short": func() []byte {
+			b := mutated(t, h, func(v *View, _ *uint64) { v.queues, v.queueNames = nil, nil })
+			return resign(append(bytes.Clone(b[:len(b)-crcSize-8-4-3]), 0, 0, 0, 0))
+		}(),
+		"v3 with queues":           resign(append([]byte("SLMD\x03"), good[5:]...)),
+		"next queue incarnation 0": mutated(t, h, func(v *View, _ *uint64) { v.nextQueueIncarnation = 0 }),
+		"queues unsorted": mutated(t, h, func(v *View, _ *uint64) {
+			v.queueNames[0], v.queueNames[1] = v.queueNames[1], v.queueNames[0]
+		}),
+		"queue incarnation 0":     mutated(t, h, func(v *View, _ *uint64) { firstQueue(v).Incarnation = 0 }),
+		"queue incarnation ahead": mutated(t, h, func(v *View, _ *uint64) { firstQueue(v).Incarnation = v.nextQueueIncarnation }),
+		"queue incarnation twice": mutated(t, h, func(v *View, _ *uint64) {
+			v.queues[v.queueNames[1]].Incarnation = firstQueue(v).Incarnation
+		}),
+		"bad queue name":             mutated(t, h, func(v *View, _ *uint64) { renameQueue(v, "a b") }),
+		"unknown queue stream":       mutated(t, h, func(v *View, _ *uint64) { firstQueue(v).Stream = "nope" }),
+		"unknown dead-letter stream": mutated(t, h, func(v *View, _ *uint64) { firstQueue(v).DeadLetterStream = "nope" }),
+		"dead-letter stream is the stream": mutated(t, h, func(v *View, _ *uint64) {
+			firstQueue(v).DeadLetterStream = firstQueue(v).Stream
+		}),
+		"visibility timeout 0":   mutated(t, h, func(v *View, _ *uint64) { firstQueue(v).VisibilityTimeoutMs = 0 }),
+		"max receives too many":  mutated(t, h, func(v *View, _ *uint64) { firstQueue(v).MaxReceives = MaxQueueReceives + 1 }),
+		"negative delay":         mutated(t, h, func(v *View, _ *uint64) { firstQueue(v).DelayMs = -1 }),
+		"negative queue created": mutated(t, h, func(v *View, _ *uint64) { firstQueue(v).CreatedAt = -1 }),
+		"unknown queue flags": func() []byte {
+			b := mutated(t, h, func(v *View, _ *uint64) { v.queueNames = v.queueNames[:1] })
+			// The last queue ends with flags, filter, incarnation, created at.
+			q := firstQueue(h.f.View())
+			b[len(b)-crcSize-8-8-2-len(q.Filter)-1] |= 0x80
+			return resign(b)
+		}(),
+		"huge queue count": func() []byte {
+			b := mutated(t, h, func(v *View, _ *uint64) { v.queues, v.queueNames = nil, nil })
 			be.PutUint32(b[len(b)-crcSize-4:], 1<<31)
 			return resign(b)
 		}(),
-		"group cut short": resign(append(bytes.Clone(good[:len(good)-crcSize-3]), 0, 0, 0, 0)),
+		"queue cut short": resign(append(bytes.Clone(good[:len(good)-crcSize-3]), 0, 0, 0, 0)),
 		"too many replicas after a reassignment": mutated(t, h, func(v *View, _ *uint64) {
 			s := v.streams["after"]
 			s.Partitions[0].Epoch = 1
@@ -272,8 +348,9 @@ func TestRestoreReadError(t *testing.T) {
 }
 
 // encodeSnapshotOld writes v in the layout of version 1 (no partition
-// epochs) or 2 (no consumer groups), as the code before ReassignPartition
-// and before consumer groups did. v must hold no consumer groups.
+// epochs), 2 (no consumer groups) or 3 (no queues), as the code before
+// ReassignPartition, consumer groups and queues did. v must hold nothing
+// the version has no place for.
 func encodeSnapshotOld(v *View, applied uint64, version byte) []byte {
 	b := append([]byte(snapshotMagic), version)
 	b = be.AppendUint64(b, applied)
@@ -312,6 +389,16 @@ func encodeSnapshotOld(v *View, applied uint64, version byte) []byte {
 			}
 		}
 	}
+	if version >= snapshotVersionV3 {
+		b = be.AppendUint64(b, v.nextGroupIncarnation)
+		b = be.AppendUint32(b, uint32(len(v.groupNames)))
+		for _, name := range v.groupNames {
+			var err error
+			if b, err = v.groups[name].AppendBinary(b); err != nil {
+				panic(err) // a decoded or applied state encodes
+			}
+		}
+	}
 	return be.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
@@ -320,7 +407,7 @@ func encodeSnapshotOld(v *View, applied uint64, version byte) []byte {
 // of another size than the replication factor is corrupt, as it was.
 func TestSnapshotV1(t *testing.T) {
 	h := newHarness(t)
-	for _, c := range commandScript() {
+	for _, c := range scriptWithoutQueues() {
 		switch c.(type) {
 		case ReassignPartition, PutGroup, DeleteGroup:
 		default:
@@ -351,7 +438,7 @@ func TestSnapshotV1(t *testing.T) {
 // at 1, and the first group created after it is incarnation 1.
 func TestSnapshotV2(t *testing.T) {
 	h := newHarness(t)
-	for _, c := range commandScript() {
+	for _, c := range scriptWithoutQueues() {
 		switch c.(type) {
 		case PutGroup, DeleteGroup:
 		default:
@@ -375,5 +462,37 @@ func TestSnapshotV2(t *testing.T) {
 	r := &harness{t: t, f: f, index: h.index}
 	if g := r.must(putGroup(group("g", 0, 1), 0, 1)).(*consumergroup.GroupState); g.Incarnation != 1 {
 		t.Fatalf("incarnation %d, want 1", g.Incarnation)
+	}
+}
+
+// TestSnapshotV3: a version 3 snapshot (written before queues) restores
+// to the same state with no queues and the queue incarnation counter at 1,
+// and the first queue created after it is incarnation 1.
+func TestSnapshotV3(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range scriptWithoutQueues() {
+		h.do(c)
+	}
+	if len(h.f.View().Groups()) == 0 {
+		t.Fatal("the script created no groups: they go untested")
+	}
+	old := encodeSnapshotOld(h.f.View(), h.index, snapshotVersionV3)
+	f := NewFSM()
+	if err := f.Restore(bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snapshotOf(t, f), snapshotOf(t, h.f)) {
+		t.Fatal("a version 3 snapshot restores to another state")
+	}
+	if v := f.View(); len(v.Queues()) != 0 || v.nextQueueIncarnation != 1 || !reflect.DeepEqual(v.Groups(), h.f.View().Groups()) {
+		t.Fatalf("%d queues, next incarnation %d", len(v.Queues()), v.nextQueueIncarnation)
+	}
+	r := &harness{t: t, f: f, index: h.index}
+	if q := r.must(queue("q", "after")).(*Queue); q.Incarnation != 1 {
+		t.Fatalf("incarnation %d, want 1", q.Incarnation)
+	}
+	// The state restored from version 3 writes version 4, which restores.
+	if err := NewFSM().Restore(bytes.NewReader(snapshotOf(t, r.f))); err != nil {
+		t.Fatal(err)
 	}
 }

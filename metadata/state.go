@@ -144,6 +144,13 @@ type View struct {
 	nextGroupIncarnation uint64
 	groups               map[string]*consumergroup.GroupState
 	groupNames           []string // sorted; the keys of groups
+
+	// nextQueueIncarnation is the Incarnation the next CreateQueue gives
+	// its queue. Invariant: it only grows, and is above the Incarnation of
+	// every queue.
+	nextQueueIncarnation uint64
+	queues               map[string]*Queue
+	queueNames           []string // sorted; the keys of queues
 }
 
 func emptyView() *View {
@@ -155,6 +162,9 @@ func emptyView() *View {
 
 		nextGroupIncarnation: 1,
 		groups:               map[string]*consumergroup.GroupState{},
+
+		nextQueueIncarnation: 1,
+		queues:               map[string]*Queue{},
 	}
 }
 

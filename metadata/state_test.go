@@ -178,6 +178,23 @@ func checkView(v *View) error {
 			return fmt.Errorf("version %d: %w", v.version, err)
 		}
 	}
+	if len(v.queueNames) != len(v.queues) || !slices.IsSorted(v.queueNames) || v.nextQueueIncarnation < 1 {
+		return fmt.Errorf("version %d: queue index inconsistent", v.version)
+	}
+	incarnations := map[uint64]bool{}
+	for _, q := range v.Queues() {
+		if q == nil || q.Incarnation == 0 || q.Incarnation >= v.nextQueueIncarnation || incarnations[q.Incarnation] {
+			return fmt.Errorf("version %d: queue %+v (next incarnation %d)", v.version, q, v.nextQueueIncarnation)
+		}
+		incarnations[q.Incarnation] = true
+		if v.streams[q.Stream] == nil || q.DeadLetterStream != "" && v.streams[q.DeadLetterStream] == nil {
+			return fmt.Errorf("version %d: queue %q names a stream that does not exist", v.version, q.Name)
+		}
+		if err := validQueueSettings(q.VisibilityTimeoutMs, q.MaxReceives, q.DeadLetterStream, q.DelayMs); err != nil ||
+			q.DeadLetterStream == q.Stream || q.CreatedAt < 0 {
+			return fmt.Errorf("version %d: queue %+v: %v", v.version, q, err)
+		}
+	}
 	for _, s := range v.Streams() {
 		if v.byID[s.ID] != s || s.ID >= v.nextStreamID {
 			return fmt.Errorf("version %d: stream %s id %d", v.version, s.Name, s.ID)
