@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 )
 
@@ -140,7 +141,9 @@ func (s *AckState) Receive(offset int64) uint32 {
 	if offset < 0 || s.Done(offset) {
 		return 0
 	}
-	s.receives[offset]++
+	if c := s.receives[offset]; c < math.MaxUint32 { // saturates: a count of 0 would not decode
+		s.receives[offset] = c + 1
+	}
 	return s.receives[offset]
 }
 

@@ -13,23 +13,27 @@ import (
 // at logEnd. On restart the log is cut back to logEnd and raft replays the
 // entries after applied. On-disk format (a Pebble value); never change:
 //
-//	version u8 = 2, applied u64, logEnd i64, clock i64, producer table
-//	  (see producers.appendTo), offset table (see offsetTable.appendTo)
+//	version u8 = 3, applied u64, logEnd i64, clock i64, producer table
+//	  (see producers.appendTo), offset table (see offsetTable.appendTo),
+//	  queue table (see queueTable.appendTo)
 //
-// Version 1, written before committed offsets existed, ends after the
-// producer table; it still decodes, with no committed offsets. Version 2
-// is always written.
+// Older versions still decode: version 1, written before committed
+// offsets existed, ends after the producer table (no committed offsets,
+// no queues); version 2, written before queues existed, ends after the
+// offset table (no queues). Version 3 is always written.
 type checkpoint struct {
 	applied   uint64
 	logEnd    int64
 	clock     int64 // the largest leader timestamp applied (monotonic)
 	producers producers
 	offsets   offsetTable // never nil once decoded
+	queues    queueTable  // never nil once decoded
 }
 
 const (
-	checkpointVersion   = 2
-	checkpointVersionV1 = 1 // no offset table
+	checkpointVersion   = 3
+	checkpointVersionV2 = 2 // no queue table
+	checkpointVersionV1 = 1 // no offset table, no queue table
 )
 
 // checkpointKey is the Pebble key of a partition's checkpoint: a prefix
@@ -47,11 +51,12 @@ func (c *checkpoint) encode() []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(c.logEnd))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.clock))
 	b = c.producers.appendTo(b)
-	return c.offsets.appendTo(b)
+	b = c.offsets.appendTo(b)
+	return c.queues.appendTo(b)
 }
 
 func decodeCheckpoint(b []byte) (checkpoint, error) {
-	if len(b) < 25 || (b[0] != checkpointVersion && b[0] != checkpointVersionV1) {
+	if len(b) < 25 || b[0] < checkpointVersionV1 || b[0] > checkpointVersion {
 		return checkpoint{}, fmt.Errorf("%w: checkpoint of %d bytes", ErrCorrupt, len(b))
 	}
 	c := checkpoint{
@@ -66,9 +71,18 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	if err != nil {
 		return checkpoint{}, err
 	}
-	c.offsets = offsetTable{}
-	if b[0] >= 2 {
+	c.offsets, c.queues = offsetTable{}, queueTable{}
+	if b[0] >= checkpointVersionV2 {
 		if c.offsets, rest, err = decodeOffsetTable(rest); err != nil {
+			return checkpoint{}, err
+		}
+	}
+	if b[0] >= checkpointVersion {
+		// The table is the rest of the value.
+		if len(rest) > maxSnapshotQueues {
+			return checkpoint{}, fmt.Errorf("%w: checkpoint queue table of %d bytes", ErrCorrupt, len(rest))
+		}
+		if c.queues, rest, err = decodeQueueTable(rest, c.logEnd); err != nil {
 			return checkpoint{}, err
 		}
 	}

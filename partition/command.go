@@ -12,7 +12,8 @@ import (
 //
 //	0  1  version = 1
 //	1  1  type: 1 produce, 2 advance log start, 3 commit offset,
-//	      4 delete group offsets
+//	      4 delete group offsets, 5 commit offsets, 6 queue update,
+//	      7 queue delete
 //	produce:              2  8  leader wall clock, Unix ms (for LogAppendTime; informational)
 //	                     10  …  one RecordBatch v2, as the producer sent it
 //	advance log start:    2  8  new log start offset
@@ -25,12 +26,23 @@ import (
 //	                     12  …  per entry, as in commit offset: group (string),
 //	                            incarnation u64, generation i32, offset i64,
 //	                            metadata (string); nothing after the last
+//	queue update:         2  8  leader wall clock, Unix ms
+//	                     10  …  queue (string)
+//	                      …  2  op count u16, 1 to MaxQueueOps
+//	                      …  …  per op: kind u8, then by kind
+//	                              1 init:      floor i64
+//	                              2 receive:   offset i64
+//	                              3 ack:       offset i64
+//	                              4 ack range: start i64, end i64
+//	                            nothing after the last
+//	queue delete:         2  …  queue (string); nothing after
 //
-// Types 3, 4 and 5 came after 1 and 2 (same command version): a replica built
+// Types 3 to 7 came after 1 and 2 (same command version): a replica built
 // before them finds them undecodable, which is fatal, so every replica of
 // a group must know them before a leader proposes one. The decoder checks
-// only the framing; Apply refuses field values out of range
-// (ErrInvalidOffsetCommit), deterministically and without stopping.
+// only the framing (lengths, counts, op kinds); Apply refuses field values
+// out of range (ErrInvalidOffsetCommit, ErrInvalidQueueUpdate, and the
+// per-op queue errors), deterministically and without stopping.
 const (
 	commandVersion = 1
 
@@ -39,6 +51,8 @@ const (
 	cmdCommitOffset       = 3
 	cmdDeleteGroupOffsets = 4
 	cmdCommitOffsets      = 5
+	cmdQueueUpdate        = 6
+	cmdQueueDelete        = 7
 
 	// maxCommitBatch bounds the entries of one commit-offsets command.
 	maxCommitBatch = 1024
@@ -56,6 +70,9 @@ type command struct {
 	commit OffsetCommit
 	// commit offsets
 	commits []OffsetCommit
+	// queue update (queue and ops), queue delete (queue); queue is a copy.
+	queue    string
+	queueOps []QueueOp
 }
 
 func encodeProduce(dst []byte, timestamp int64, b []byte) []byte {
@@ -127,6 +144,31 @@ func appendDeleteGroupOffsets(dst []byte, group string, incarnation uint64) []by
 	return binary.BigEndian.AppendUint64(dst, incarnation)
 }
 
+// appendQueueUpdate appends a queue-update command of ops (1 to
+// MaxQueueOps, of known kinds: the caller checks) at timestamp. The name
+// is not validated (Apply does); it must fit a u16 length.
+func appendQueueUpdate(dst []byte, timestamp int64, queue string, ops []QueueOp) []byte {
+	be := binary.BigEndian
+	dst = append(dst, commandVersion, cmdQueueUpdate)
+	dst = be.AppendUint64(dst, uint64(timestamp))
+	dst = appendString16(dst, queue)
+	dst = be.AppendUint16(dst, uint16(len(ops)))
+	for _, op := range ops {
+		dst = append(dst, byte(op.Kind))
+		dst = be.AppendUint64(dst, uint64(op.Offset))
+		if op.Kind == QueueAckRange {
+			dst = be.AppendUint64(dst, uint64(op.End))
+		}
+	}
+	return dst
+}
+
+// appendQueueDelete appends a queue-delete command; queue must fit a u16
+// length.
+func appendQueueDelete(dst []byte, queue string) []byte {
+	return appendString16(append(dst, commandVersion, cmdQueueDelete), queue)
+}
+
 // appendString16 appends s with a u16 length. A longer s is cut to fit, so
 // the framing stays decodable whatever the caller passes.
 func appendString16(dst []byte, s string) []byte {
@@ -195,6 +237,37 @@ func decodeCommand(b []byte) (command, error) {
 		d := decoder{b: body, what: "delete-group-offsets command"}
 		c.commit.Group = string(d.take(int(d.u16("group length")), "group"))
 		c.commit.Incarnation = d.u64("incarnation")
+		if err := d.end(); err != nil {
+			return command{}, err
+		}
+	case cmdQueueUpdate:
+		d := decoder{b: body, what: "queue-update command"}
+		c.timestamp = int64(d.u64("timestamp"))
+		c.queue = string(d.take(int(d.u16("queue length")), "queue"))
+		n := int(d.u16("op count"))
+		if d.err == nil && (n < 1 || n > MaxQueueOps || n*queueOpMinSize > len(d.b)) {
+			return command{}, fmt.Errorf("%w: queue-update command of %d ops in %d bytes", ErrCorrupt, n, len(d.b))
+		}
+		c.queueOps = make([]QueueOp, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			op := QueueOp{Kind: QueueOpKind(d.u8("op kind"))}
+			switch op.Kind {
+			case QueueInit, QueueReceive, QueueAck:
+				op.Offset = int64(d.u64("offset"))
+			case QueueAckRange:
+				op.Offset = int64(d.u64("start"))
+				op.End = int64(d.u64("end"))
+			default:
+				d.fail("op %d of kind %d", i, op.Kind)
+			}
+			c.queueOps = append(c.queueOps, op)
+		}
+		if err := d.end(); err != nil {
+			return command{}, err
+		}
+	case cmdQueueDelete:
+		d := decoder{b: body, what: "queue-delete command"}
+		c.queue = string(d.take(int(d.u16("queue length")), "queue"))
 		if err := d.end(); err != nil {
 			return command{}, err
 		}

@@ -12,11 +12,12 @@
 // Durability: the raft log is the write-ahead log; the segments are its
 // materialised state. Every CheckpointEvery commands or CheckpointBytes
 // bytes, whichever comes first, the log is fsynced and the matching state
-// (applied index, log end, producer table, committed offsets) is written
-// to Pebble. After a crash Open cuts the log back to the checkpoint and
-// raft replays the commands after it, which Apply skips up to the applied
-// index. Snapshots stream the producer table, the committed offsets and
-// the segment bytes to replicas that are far behind or new.
+// (applied index, log end, producer table, committed offsets, queue
+// states) is written to Pebble. After a crash Open cuts the log back to
+// the checkpoint and raft replays the commands after it, which Apply skips
+// up to the applied index. Snapshots stream the producer table, the
+// committed offsets, the queue states and the segment bytes to replicas
+// that are far behind or new.
 //
 // Committed offsets: consumer groups commit their position in the
 // partition through its raft group (CommitOffset, DeleteGroupOffsets), so
@@ -32,7 +33,23 @@
 // CommittedOffsets read it from any goroutine under a read lock that
 // Produce and Fetch never take.
 //
-// Lock order: logMu, then the offset table's lock.
+// Queue state: a queue (an SQS-style view over the stream) keeps, per
+// partition, a consumergroup.AckState: a floor below which every offset
+// is done, the done ranges above it and the receive counts of pending
+// offsets. UpdateQueue replicates init, receive, ack and ack-range ops
+// (concurrent calls for one queue share raft entries), DeleteQueue drops
+// a queue. Apply decides each op alone from the state and the log end
+// (ErrUnknownQueue, ErrQueueOffsetOutOfRange, ErrQueueTableFull refuse an
+// op and change nothing; acks are idempotent), and keeps every state
+// within consumergroup.MaxAckWindow above its floor, so its size follows
+// the messages in flight, not those ever sent. When retention moves the
+// log start, every queue's offsets below it become done: the messages are
+// gone. The states are in every checkpoint and snapshot; QueueState and
+// Queues read them from any goroutine under a read lock. Leases
+// (visibility timeouts) are the leader's memory, not replicated.
+//
+// Lock order: logMu, then the offset table's lock or the queue table's
+// lock (never both).
 //
 // See DESIGN.md, "Partition state machine", for the decisions.
 package partition

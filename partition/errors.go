@@ -55,6 +55,30 @@ var (
 	// partition's committed offset table past MaxOffsetTableBytes (encoded).
 	// Nothing was stored; deleting groups' offsets makes room.
 	ErrOffsetTableFull = errors.New("partition: committed offset table full")
+
+	// ErrInvalidQueueUpdate reports a queue update or delete that is
+	// malformed as a whole: a bad queue name, no ops or too many, an
+	// unknown op kind. An *InvalidQueueUpdateError says which. Nothing was
+	// proposed (or, at apply, nothing changed).
+	ErrInvalidQueueUpdate = errors.New("partition: invalid queue update")
+
+	// ErrUnknownQueue reports a queue op (other than init) on a queue that
+	// has no state in the partition; an *UnknownQueueError names it. The
+	// op changed nothing.
+	ErrUnknownQueue = errors.New("partition: unknown queue")
+
+	// ErrQueueOffsetOutOfRange reports a queue op whose offset is out of
+	// range when it was applied: negative, at or past the log end, or (a
+	// receive, an ack, the first pending offset of an ack range) at or
+	// above the queue's floor + consumergroup.MaxAckWindow; or an init
+	// floor past the log end. A *QueueOffsetOutOfRangeError has the
+	// figures. The op changed nothing.
+	ErrQueueOffsetOutOfRange = errors.New("partition: queue offset out of range")
+
+	// ErrQueueTableFull reports a queue op that could grow the partition's
+	// queue table past MaxQueueTableBytes (encoded). The op changed
+	// nothing; acknowledging messages or deleting queues makes room.
+	ErrQueueTableFull = errors.New("partition: queue table full")
 )
 
 // SequenceError details an ErrOutOfOrderSequence.
@@ -133,3 +157,45 @@ func (e *OffsetBeyondLogEndError) Error() string {
 
 // Is makes errors.Is(err, ErrOffsetBeyondLogEnd) true.
 func (e *OffsetBeyondLogEndError) Is(target error) bool { return target == ErrOffsetBeyondLogEnd }
+
+// InvalidQueueUpdateError details an ErrInvalidQueueUpdate.
+type InvalidQueueUpdateError struct {
+	Field  string // "queue" or "ops"
+	Reason string
+}
+
+func (e *InvalidQueueUpdateError) Error() string {
+	return fmt.Sprintf("partition: invalid queue update: %s: %s", e.Field, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidQueueUpdate) true.
+func (e *InvalidQueueUpdateError) Is(target error) bool { return target == ErrInvalidQueueUpdate }
+
+// UnknownQueueError details an ErrUnknownQueue.
+type UnknownQueueError struct {
+	Queue string
+}
+
+func (e *UnknownQueueError) Error() string {
+	return fmt.Sprintf("partition: queue %q has no state in the partition", e.Queue)
+}
+
+// Is makes errors.Is(err, ErrUnknownQueue) true.
+func (e *UnknownQueueError) Is(target error) bool { return target == ErrUnknownQueue }
+
+// QueueOffsetOutOfRangeError details an ErrQueueOffsetOutOfRange.
+type QueueOffsetOutOfRangeError struct {
+	Queue  string
+	Op     QueueOpKind
+	Offset int64 // the op's offset (init: the floor asked for)
+	Floor  int64 // the queue's floor; -1 if it had no state (init)
+	LogEnd int64 // the log end when the op was applied
+}
+
+func (e *QueueOffsetOutOfRangeError) Error() string {
+	return fmt.Sprintf("partition: queue %q: %s of offset %d out of range (floor %d, log end %d)",
+		e.Queue, e.Op, e.Offset, e.Floor, e.LogEnd)
+}
+
+// Is makes errors.Is(err, ErrQueueOffsetOutOfRange) true.
+func (e *QueueOffsetOutOfRangeError) Is(target error) bool { return target == ErrQueueOffsetOutOfRange }

@@ -20,7 +20,8 @@ var _ replication.StateMachine = (*Replica)(nil)
 // replica stops rather than skip an entry or diverge. A produce that the
 // partition refuses (a bad batch, a sequence error), or an offset commit
 // (fields out of range, an older generation, past the log end), is
-// answered with the error on every replica alike and changes nothing.
+// answered with the error on every replica alike and changes nothing; so
+// is a queue op (queuestate.go), each op of a command alone.
 func (r *Replica) Apply(e replication.Entry) any {
 	if e.Index <= r.applied.Load() {
 		// Already in the log: the raft group replays from its last snapshot
@@ -52,6 +53,11 @@ func (r *Replica) Apply(e replication.Entry) any {
 		resp = commitResults(out)
 	case cmdDeleteGroupOffsets:
 		resp = r.applyDeleteGroupOffsets(c.commit.Group, c.commit.Incarnation)
+	case cmdQueueUpdate:
+		r.clock = max(r.clock, c.timestamp)
+		resp = r.applyQueueUpdate(c.queue, c.queueOps)
+	case cmdQueueDelete:
+		resp = r.applyQueueDelete(c.queue)
 	}
 	if fe, ok := resp.(*replication.FatalError); ok {
 		return fe
@@ -99,12 +105,21 @@ func (r *Replica) applyProduce(b []byte, term uint64) any {
 	return ProduceResult{BaseOffset: h.BaseOffset, LastOffset: h.LastOffset()}
 }
 
+// applyAdvanceLogStart moves the log start and marks every offset below
+// it done in every queue: retention deleted those messages. The queues
+// take the command's offset, not the log's start, so that a replay after
+// a crash (which may find the log start already moved) does the same.
 func (r *Replica) applyAdvanceLogStart(offset int64) any {
 	if err := r.log().AdvanceLogStart(offset); err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			return err
 		}
 		return replication.Fatal(fmt.Errorf("partition %s: advance log start: %w", r.cfg.ID, err))
+	}
+	if len(r.queues.table) > 0 {
+		r.queues.Lock()
+		r.ackBelowLocked(offset)
+		r.queues.Unlock()
 	}
 	return nil
 }
@@ -167,7 +182,7 @@ func (r *Replica) checkpoint() error {
 	}
 	r.producers.expireBefore(r.clock - ProducerExpiry)
 	ck := checkpoint{applied: r.applied.Load(), logEnd: lg.LogEndOffset(), clock: r.clock, producers: r.producers,
-		offsets: r.offsets.table}
+		offsets: r.offsets.table, queues: r.queues.table}
 	if err := storeCheckpoint(r.cfg.DB, r.cfg.ID, &ck); err != nil {
 		return err
 	}

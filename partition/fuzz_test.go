@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,6 +42,18 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add(batch[:len(batch)-1])
 	f.Add(append(batch, 0))
 	f.Add(appendCommitOffsets(nil, 0, nil)) // no entries
+	qu := queueCmd(1_700_000_000_000, "queue", qInit(3), qRecv(4), qAck(5), qAckRange(6, 1<<40))
+	f.Add(qu)
+	f.Add(qu[:len(qu)-1])
+	f.Add(append(qu, 0))
+	f.Add(queueCmd(-1, "", qAckRange(-1, -2)))                             // decodes; Apply refuses it
+	f.Add(appendQueueUpdate(nil, 0, "q", nil))                             // no ops
+	f.Add(appendQueueUpdate(nil, 0, "q", []QueueOp{{Kind: 9, Offset: 1}})) // unknown kind
+	f.Add(appendQueueUpdate(nil, 0, strings.Repeat("q", MaxQueueNameBytes), slices.Repeat([]QueueOp{qRecv(1)}, MaxQueueOps)))
+	f.Add(queueDeleteCmd("queue"))
+	f.Add(queueDeleteCmd(""))
+	f.Add(append(queueDeleteCmd("q"), 0))
+	f.Add([]byte{commandVersion, cmdQueueUpdate})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCommand(b)
 		if err != nil {
@@ -66,6 +79,13 @@ func FuzzDecodeCommand(f *testing.F) {
 			}
 		case cmdCommitOffsets:
 			again = appendCommitOffsets(nil, c.timestamp, c.commits)
+		case cmdQueueUpdate:
+			if len(c.queueOps) < 1 || len(c.queueOps) > MaxQueueOps {
+				t.Fatalf("decoded %d ops", len(c.queueOps))
+			}
+			again = appendQueueUpdate(nil, c.timestamp, c.queue, c.queueOps)
+		case cmdQueueDelete:
+			again = appendQueueDelete(nil, c.queue)
 		case cmdDeleteGroupOffsets:
 			if again, err = encodeDeleteGroupOffsets(c.commit.Group, c.commit.Incarnation); err != nil {
 				if !errors.Is(err, ErrInvalidOffsetCommit) {
@@ -87,14 +107,15 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		"a": {Group: "a", Incarnation: 1, Generation: 2, Offset: 3, Metadata: "m", CommitTime: 99},
 		"b": {Group: "b", Incarnation: 4},
 	}
-	full := checkpoint{applied: 7, logEnd: 12, clock: 99, producers: p, offsets: offs}
-	empty := checkpoint{producers: producers{}, offsets: offsetTable{}}
+	full := checkpoint{applied: 7, logEnd: 12, clock: 99, producers: p, offsets: offs, queues: testQueueTable()}
+	empty := checkpoint{producers: producers{}, offsets: offsetTable{}, queues: queueTable{}}
 	f.Add([]byte{})
 	f.Add(empty.encode())
 	f.Add(full.encode())
 	f.Add(append(full.encode(), 1))
 	f.Add(referenceCheckpointV1(7, 12, 99, p.appendTo(nil)))
 	f.Add(referenceCheckpointV1(0, 0, 0, producers{}.appendTo(nil)))
+	f.Add(referenceCheckpointV2(7, 12, 99, p.appendTo(nil), offs.appendTo(nil)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCheckpoint(b)
 		if err != nil {
@@ -104,8 +125,13 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			return
 		}
 		want := b
-		if b[0] == checkpointVersionV1 {
-			// Written again as version 2, with an empty offset table.
+		switch b[0] {
+		case checkpointVersionV1:
+			// Written again as version 3, with empty offset and queue
+			// tables.
+			want = append(append([]byte{checkpointVersion}, b[1:]...), 0, 0, 0, 0, 0, 0, 0, 0)
+		case checkpointVersionV2:
+			// Written again as version 3, with an empty queue table.
 			want = append(append([]byte{checkpointVersion}, b[1:]...), 0, 0, 0, 0)
 		}
 		if !bytes.Equal(c.encode(), want) {
@@ -119,7 +145,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 func FuzzRestore(f *testing.F) {
 	src, snap := snapshotBytes(f, 5)
 	v1 := referenceStream(1, src.AppliedIndex(), src.clock, src.LogStartOffset(), src.log().LogEndOffset(),
-		src.producers.appendTo(nil), nil, snapshotPrefixes(f, src))
+		src.producers.appendTo(nil), nil, nil, snapshotPrefixes(f, src))
 	f.Add([]byte{})
 	f.Add(snap)
 	f.Add(snap[:50])
@@ -127,6 +153,10 @@ func FuzzRestore(f *testing.F) {
 	f.Add(v1[:50])
 	f.Add(append([]byte(snapshotMagic), snapshotVersion))
 	f.Add(append([]byte(snapshotMagic), snapshotVersionV1))
+	f.Add(append([]byte(snapshotMagic), snapshotVersionV2))
+	v2 := referenceStream(2, src.AppliedIndex(), src.clock, src.LogStartOffset(), src.log().LogEndOffset(),
+		src.producers.appendTo(nil), referenceOffsetTable(src.CommittedOffsets()), nil, snapshotPrefixes(f, src))
+	f.Add(v2)
 	// One Pebble for all runs (opening one is slow); a fresh replica each.
 	n := newNode(f, vfs.NewMem())
 	runs := 0
@@ -145,6 +175,29 @@ func FuzzRestore(f *testing.F) {
 			if r.HighWatermark() != 0 {
 				t.Fatalf("refused restore changed the replica")
 			}
+		}
+	})
+}
+
+func FuzzDecodeQueueTable(f *testing.F) {
+	f.Add([]byte{}, int64(0))
+	f.Add([]byte{0, 0, 0, 0}, int64(0))
+	full := testQueueTable().appendTo(nil)
+	f.Add(full, int64(12))
+	f.Add(full, int64(11))
+	f.Add(full[:len(full)-1], int64(12))
+	f.Add(append(full, 7), int64(1<<40))
+	f.Add([]byte{0, 0, 0, 1, 0, 1, 'q', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0, 0, 0, 0}, int64(5))
+	f.Fuzz(func(t *testing.T, b []byte, logEnd int64) {
+		q, rest, err := decodeQueueTable(b, logEnd)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		if enc := q.appendTo(nil); !bytes.Equal(enc, b[:len(b)-len(rest)]) || int64(len(enc)) != q.size() {
+			t.Fatalf("round trip differs")
 		}
 	})
 }

@@ -99,16 +99,26 @@ func validateGroupIncarnation(group string, incarnation uint64) error {
 }
 
 func validateGroup(g string) error {
-	if len(g) == 0 || len(g) > MaxGroupBytes {
-		return &InvalidOffsetCommitError{Field: "group", Reason: fmt.Sprintf("%d bytes, want 1 to %d", len(g), MaxGroupBytes)}
-	}
-	if !utf8.ValidString(g) {
-		return &InvalidOffsetCommitError{Field: "group", Reason: fmt.Sprintf("%q is not UTF-8", g)}
-	}
-	if i := strings.IndexFunc(g, unicode.IsControl); i >= 0 {
-		return &InvalidOffsetCommitError{Field: "group", Reason: fmt.Sprintf("%q has a control character at byte %d", g, i)}
+	if reason := nameProblem(g); reason != "" {
+		return &InvalidOffsetCommitError{Field: "group", Reason: reason}
 	}
 	return nil
+}
+
+// nameProblem says what is wrong with a group or queue name, or returns
+// "": a name is 1 to MaxGroupBytes bytes of UTF-8 without control
+// characters.
+func nameProblem(g string) string {
+	if len(g) == 0 || len(g) > MaxGroupBytes {
+		return fmt.Sprintf("%d bytes, want 1 to %d", len(g), MaxGroupBytes)
+	}
+	if !utf8.ValidString(g) {
+		return fmt.Sprintf("%q is not UTF-8", g)
+	}
+	if i := strings.IndexFunc(g, unicode.IsControl); i >= 0 {
+		return fmt.Sprintf("%q has a control character at byte %d", g, i)
+	}
+	return ""
 }
 
 // CommitOffset stores c as group c.Group's committed offset in this
@@ -364,8 +374,8 @@ func (r *Replica) CommittedOffsets() []CommittedOffset {
 // touch it).
 type offsetTable map[string]CommittedOffset
 
-// Encoding of the table, in checkpoints (version 2) and snapshots (version
-// 2). On-disk format; never change:
+// Encoding of the table, in checkpoints and snapshots (versions 2 and 3).
+// On-disk format; never change:
 //
 //	count u32, then per entry (ascending group, bytewise):
 //	group length u16, group, incarnation u64, generation i32, offset i64,

@@ -106,7 +106,7 @@ func TestOffsetsSurviveCrash(t *testing.T) {
 func TestRestoreSnapshotV1(t *testing.T) {
 	src, _ := snapshotBytes(t, 40)
 	v1 := referenceStream(1, src.AppliedIndex(), src.clock, src.LogStartOffset(), src.log().LogEndOffset(),
-		src.producers.appendTo(nil), nil, snapshotPrefixes(t, src))
+		src.producers.appendTo(nil), nil, nil, snapshotPrefixes(t, src))
 	dst := newNode(t, vfs.NewMem()).open(t, "p0")
 	defer dst.Close()
 	dst.Attach(&direct{r: dst})
@@ -129,10 +129,18 @@ func TestRestoreSnapshotV1(t *testing.T) {
 	}
 }
 
-// TestSnapshotStoreManifestV1: a linked snapshot whose manifest an earlier
-// version wrote (version 1, no offset table) streams the version 1 stream
-// it stood for, and that restores.
-func TestSnapshotStoreManifestV1(t *testing.T) {
+// TestSnapshotStoreOldManifests: a linked snapshot whose manifest an
+// earlier version wrote (version 1: no offset table, no queue table;
+// version 2: no queue table) streams the stream of that version it stood
+// for, and that restores, with no committed offsets (version 1) and no
+// queues.
+func TestSnapshotStoreOldManifests(t *testing.T) {
+	for _, version := range []byte{manifestVersionV1, manifestVersionV2} {
+		t.Run(fmt.Sprint("v", version), func(t *testing.T) { testSnapshotStoreOldManifest(t, version) })
+	}
+}
+
+func testSnapshotStoreOldManifest(t *testing.T, version byte) {
 	e := newStoreEnv(t, "mem")
 	r := e.open(t, "p0")
 	defer r.Close()
@@ -140,9 +148,15 @@ func TestSnapshotStoreManifestV1(t *testing.T) {
 	seq := int32(0)
 	produceIdempotent(t, r, 1, &seq, 40)
 	commitOffsets(t, r, 2)
+	makeQueues(t, r)
 	wantSegs := snapshotPrefixes(t, r)
-	want := referenceStream(1, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
-		r.producers.appendTo(nil), nil, wantSegs)
+	var wantOffs []byte
+	var wantOffsets []CommittedOffset
+	if version >= 2 {
+		wantOffs, wantOffsets = referenceOffsetTable(r.CommittedOffsets()), r.CommittedOffsets()
+	}
+	want := referenceStream(version, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+		r.producers.appendTo(nil), wantOffs, nil, wantSegs)
 	s, err := r.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -161,10 +175,13 @@ func TestSnapshotStoreManifestV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := decodeManifest(b)
-	if err != nil || m.version != manifestVersion || len(m.offs) <= 4 {
-		t.Fatalf("stored manifest version %d, offset table of %d bytes: %v", m.version, len(m.offs), err)
+	if err != nil || m.version != manifestVersion || len(m.offs) <= 4 || len(m.queues) <= 4 {
+		t.Fatalf("stored manifest version %d, offset table of %d bytes, queue table of %d: %v", m.version, len(m.offs), len(m.queues), err)
 	}
-	m.version, m.offs = manifestVersionV1, nil
+	m.version, m.queues = version, nil
+	if version < 2 {
+		m.offs = nil
+	}
 	if err := fsutil.WriteFileAtomic(e.fs, store.path(id, manifestName), encodeManifest(&m)); err != nil {
 		t.Fatal(err)
 	}
@@ -183,14 +200,15 @@ func TestSnapshotStoreManifestV1(t *testing.T) {
 
 	meta, got := openAll(t, store, sink.ID())
 	if meta.Size != int64(len(want)) || !bytes.Equal(got, want) {
-		t.Fatalf("v1 snapshot streams %d bytes (meta %d), want the %d of the v1 format", len(got), meta.Size, len(want))
+		t.Fatalf("v%d snapshot streams %d bytes (meta %d), want the %d of the v%d format", version, len(got), meta.Size, len(want), version)
 	}
 	dst := newStoreEnv(t, "mem").open(t, "p0")
 	defer dst.Close()
 	if err := dst.Restore(bytes.NewReader(got)); err != nil {
 		t.Fatal(err)
 	}
-	if gotSegs := snapshotPrefixes(t, dst); !mapsEqual(gotSegs, wantSegs) || len(dst.CommittedOffsets()) != 0 {
-		t.Fatalf("restored %d segments (want %d), offsets %+v", len(gotSegs), len(wantSegs), dst.CommittedOffsets())
+	if gotSegs := snapshotPrefixes(t, dst); !mapsEqual(gotSegs, wantSegs) || !slices.Equal(dst.CommittedOffsets(), wantOffsets) ||
+		len(dst.Queues()) != 0 {
+		t.Fatalf("restored %d segments (want %d), offsets %+v, queues %q", len(gotSegs), len(wantSegs), dst.CommittedOffsets(), dst.Queues())
 	}
 }

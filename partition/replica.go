@@ -95,11 +95,25 @@ type Replica struct {
 	// entries (offsets.go); its lock is a leaf.
 	commits commitBatcher
 
+	// Queue states by queue (queues.go, queuestate.go). Only the apply
+	// goroutine (Apply, Restore) changes the table or a state in it,
+	// under the write lock, and it reads them without the lock;
+	// QueueState and Queues read them under the read lock. Produce and
+	// Fetch never take it. Lock order: logMu, then queues.
+	queues struct {
+		sync.RWMutex
+		table queueTable // Invariant: never nil.
+	}
+	// queueUpdates queues concurrent UpdateQueue calls into shared raft
+	// entries, per queue (queues.go); its lock is a leaf.
+	queueUpdates queueBatcher
+
 	// Apply state.
 	applied              atomic.Uint64 // written by Apply only; read anywhere
 	clock                int64
 	producers            producers
 	offsetBytes          int64 // Invariant: offsets.table.size().
+	queueBytes           int64 // Invariant: queues.table.size().
 	sinceCheckpoint      int
 	bytesSinceCheckpoint int64
 	scratch              []byte
@@ -126,7 +140,7 @@ func Open(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	if !ok {
-		ck = checkpoint{logEnd: lg.LogStartOffset(), producers: producers{}, offsets: offsetTable{}}
+		ck = checkpoint{logEnd: lg.LogStartOffset(), producers: producers{}, offsets: offsetTable{}, queues: queueTable{}}
 	}
 	if end := lg.LogEndOffset(); end > ck.logEnd {
 		// Appended after the checkpoint: raft replays those commands.
@@ -138,8 +152,10 @@ func Open(cfg Config) (*Replica, error) {
 		_ = lg.Close()
 		return nil, fmt.Errorf("%w: partition %s: log ends at %d, checkpoint says %d is durable", ErrCorrupt, cfg.ID, end, ck.logEnd)
 	}
-	r := &Replica{cfg: cfg, lg: lg, clock: ck.clock, producers: ck.producers, offsetBytes: ck.offsets.size()}
+	r := &Replica{cfg: cfg, lg: lg, clock: ck.clock, producers: ck.producers, offsetBytes: ck.offsets.size(),
+		queueBytes: ck.queues.size()}
 	r.offsets.table = ck.offsets
+	r.queues.table = ck.queues
 	r.applied.Store(ck.applied)
 	return r, nil
 }

@@ -20,22 +20,26 @@ import (
 // A partition snapshot, as raft streams it to a replica that is far behind
 // or new. On-wire format; never change:
 //
-//	magic "SLPS", version u8 = 2
+//	magic "SLPS", version u8 = 3
 //	applied u64, clock i64, log start i64, log end i64
 //	producer table: length u32, bytes (see producers.appendTo)
 //	offset table: length u32, bytes (see offsetTable.appendTo)
+//	queue table: length u32, bytes (see queueTable.appendTo)
 //	segment count u32, then per segment: base offset i64, size i64, the
 //	  first size bytes of its .log
 //	CRC-32C (Castagnoli) u32 of every byte before it
 //
-// Version 1, written before committed offsets existed, has no offset
-// table; it still restores, with no committed offsets. Snapshot writes
-// version 2 (a SnapshotStore streams a version 1 snapshot it kept as
-// version 1).
+// Older versions still restore: version 1, written before committed
+// offsets existed, has neither the offset table nor the queue table (no
+// committed offsets, no queues); version 2, written before queues
+// existed, has no queue table (no queues). Snapshot writes version 3 (a
+// SnapshotStore streams a snapshot it kept as version 1 or 2 in that
+// version).
 const (
 	snapshotMagic     = "SLPS"
-	snapshotVersion   = 2
-	snapshotVersionV1 = 1 // no offset table
+	snapshotVersion   = 3
+	snapshotVersionV2 = 2 // no queue table
+	snapshotVersionV1 = 1 // no offset table, no queue table
 
 	maxSnapshotProducers = 64 << 20
 	maxSnapshotSegments  = 1 << 20
@@ -119,7 +123,7 @@ func (r *Replica) Snapshot() (replication.Snapshot, error) {
 		m: snapshotManifest{
 			version: snapshotVersion,
 			applied: r.applied.Load(), clock: r.clock, logStart: files.LogStart, logEnd: files.LogEnd,
-			prods: r.producers.appendTo(nil), offs: r.offsets.table.appendTo(nil),
+			prods: r.producers.appendTo(nil), offs: r.offsets.table.appendTo(nil), queues: r.queues.table.appendTo(nil),
 		},
 		id: r.cfg.ID, logger: r.cfg.Logger, fs: r.cfg.Log.FS,
 	}
@@ -281,6 +285,10 @@ func (r *Replica) Restore(rd io.Reader) error {
 	r.offsets.table = ck.offsets
 	r.offsets.Unlock()
 	r.offsetBytes = ck.offsets.size()
+	r.queues.Lock()
+	r.queues.table = ck.queues
+	r.queues.Unlock()
+	r.queueBytes = ck.queues.size()
 	return nil
 }
 
@@ -294,7 +302,7 @@ func readSnapshot(fs vfs.FS, tmp string, rd io.Reader) (checkpoint, error) {
 		return checkpoint{}, fmt.Errorf("%w: snapshot header: %w", ErrCorrupt, err)
 	}
 	version := hdr[4]
-	if string(hdr[:4]) != snapshotMagic || (version != snapshotVersion && version != snapshotVersionV1) {
+	if string(hdr[:4]) != snapshotMagic || version < snapshotVersionV1 || version > snapshotVersion {
 		return checkpoint{}, fmt.Errorf("%w: snapshot magic %q version %d", ErrCorrupt, hdr[:4], version)
 	}
 	ck := checkpoint{applied: be.Uint64(hdr[5:]), clock: int64(be.Uint64(hdr[13:]))}
@@ -311,9 +319,14 @@ func readSnapshot(fs vfs.FS, tmp string, rd io.Reader) (checkpoint, error) {
 	if err != nil || len(rest) != 0 {
 		return checkpoint{}, fmt.Errorf("%w: snapshot producer table (%d bytes left): %w", ErrCorrupt, len(rest), err)
 	}
-	ck.producers, ck.logEnd, ck.offsets = p, logEnd, offsetTable{}
-	if version >= 2 {
+	ck.producers, ck.logEnd, ck.offsets, ck.queues = p, logEnd, offsetTable{}, queueTable{}
+	if version >= snapshotVersionV2 {
 		if ck.offsets, err = readOffsetTable(cr); err != nil {
+			return checkpoint{}, err
+		}
+	}
+	if version >= snapshotVersion {
+		if ck.queues, err = readQueueTable(cr, logEnd); err != nil {
 			return checkpoint{}, err
 		}
 	}
@@ -376,6 +389,30 @@ func readOffsetTable(r io.Reader) (offsetTable, error) {
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: snapshot offset table: %d bytes after it", ErrCorrupt, len(rest))
+	}
+	return t, nil
+}
+
+// readQueueTable reads a snapshot's queue table: length u32, bytes.
+func readQueueTable(r io.Reader, logEnd int64) (queueTable, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("%w: snapshot queue table length: %w", ErrCorrupt, err)
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > maxSnapshotQueues {
+		return nil, fmt.Errorf("%w: snapshot queue table of %d bytes", ErrCorrupt, size)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("%w: snapshot queue table: %w", ErrCorrupt, err)
+	}
+	t, rest, err := decodeQueueTable(b, logEnd)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: snapshot queue table: %d bytes after it", ErrCorrupt, len(rest))
 	}
 	return t, nil
 }

@@ -15,7 +15,8 @@ import (
 )
 
 // snapshotBytes produces n batches on a fresh replica (with retention moving
-// the log start) and returns the replica and its snapshot stream.
+// the log start, committed offsets and queues) and returns the replica and
+// its snapshot stream.
 func snapshotBytes(t testing.TB, n int) (*Replica, []byte) {
 	t.Helper()
 	src := newNode(t, vfs.NewMem())
@@ -32,6 +33,7 @@ func snapshotBytes(t testing.TB, n int) (*Replica, []byte) {
 		t.Fatal(err)
 	}
 	commitOffsets(t, r, 3)
+	makeQueues(t, r)
 	s, err := r.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -56,12 +58,19 @@ func TestSnapshotRestore(t *testing.T) {
 	if _, err := dst.CommitOffset(context.Background(), OffsetCommit{Group: "dst only", Incarnation: 1, Offset: 1}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := dst.UpdateQueue(context.Background(), "dst only", []QueueOp{qInit(1)}); err != nil {
+		t.Fatal(err)
+	}
 	if err := dst.Restore(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
 	}
 	// The committed offsets are the source's, and only those.
 	if got, want := dst.CommittedOffsets(), src.CommittedOffsets(); len(want) != 3 || !slices.Equal(got, want) {
 		t.Fatalf("restored committed offsets %+v, want %+v", got, want)
+	}
+	// So are the queues.
+	if got, want := describeQueues(dst, src.HighWatermark()), describeQueues(src, src.HighWatermark()); len(want) != 3 || !slices.Equal(got, want) {
+		t.Fatalf("restored queues %q, want %q", got, want)
 	}
 	if dst.AppliedIndex() != src.AppliedIndex() || dst.HighWatermark() != src.HighWatermark() || dst.LogStartOffset() != src.LogStartOffset() {
 		t.Fatalf("restored: applied %d hw %d start %d; source %d %d %d", dst.AppliedIndex(), dst.HighWatermark(),
@@ -99,7 +108,12 @@ func TestRestoreRejectsBadStreams(t *testing.T) {
 	}
 	// The offset table follows the producer table and its length.
 	offsetTableAt := 41 + int(binary.BigEndian.Uint32(snap[37:])) + 4
+	// The queue table follows the offset table and its length.
+	queueTableAt := offsetTableAt + int(binary.BigEndian.Uint32(snap[offsetTableAt-4:])) + 4
 	cases := map[string][]byte{
+		"queue count":    flip(queueTableAt),
+		"queue length":   flip(queueTableAt - 2),
+		"queue state":    flip(queueTableAt + 4 + 2 + len("emails")),
 		"offset count":   flip(offsetTableAt),
 		"offset length":  flip(offsetTableAt - 2),
 		"empty":          nil,
@@ -174,8 +188,8 @@ func TestSnapshotWithoutLinks(t *testing.T) {
 	seq := int32(0)
 	produceIdempotent(t, r, 1, &seq, 80)
 	segs := r.log().Segments()
-	want := referenceStream(2, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
-		r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), snapshotPrefixes(t, r))
+	want := referenceStream(3, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+		r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), referenceQueueTable(t, r), snapshotPrefixes(t, r))
 	s, err := r.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -218,8 +232,8 @@ func TestPersistDuringApply(t *testing.T) {
 	r.Attach(d)
 	seq := int32(0)
 	produceIdempotent(t, r, 1, &seq, 100)
-	want := referenceStream(2, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
-		r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), snapshotPrefixes(t, r))
+	want := referenceStream(3, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+		r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), referenceQueueTable(t, r), snapshotPrefixes(t, r))
 	s, err := r.Snapshot()
 	if err != nil {
 		t.Fatal(err)

@@ -248,13 +248,16 @@ func FuzzDecodeSnapshotManifest(f *testing.F) {
 	offs := offsetTable{"g": {Group: "g", Incarnation: 1, Offset: 3, Metadata: "m", CommitTime: 99}}
 	full := snapshotManifest{version: manifestVersion, applied: 9, clock: 99, logStart: 4, logEnd: 1 << 40,
 		prods: p.appendTo(nil), offs: offs.appendTo(nil), segs: []segmentRef{{0, 100}, {7, 1 << 31}, {1 << 40, 0}}}
+	full.queues = testQueueTable().appendTo(nil)
 	empty := snapshotManifest{version: manifestVersion}
-	v1 := full
+	v2 := full
+	v2.version, v2.queues = manifestVersionV2, nil
+	v1 := v2
 	v1.version, v1.offs = manifestVersionV1, nil
 	emptyV1 := snapshotManifest{version: manifestVersionV1}
 	f.Add([]byte{})
 	f.Add([]byte(manifestMagic))
-	for _, m := range []*snapshotManifest{&full, &empty, &v1, &emptyV1} {
+	for _, m := range []*snapshotManifest{&full, &empty, &v2, &v1, &emptyV1} {
 		b := encodeManifest(m)
 		if _, err := decodeManifest(b); err != nil {
 			f.Fatalf("seed does not decode: %v", err)

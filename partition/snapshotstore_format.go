@@ -29,16 +29,19 @@ import (
 // manifest (kind linked only): what the snapshot stream says apart from
 // the segment bytes, which are the first size bytes of segments/<base>.log:
 //
-//	magic "SLMF", version u8 = 2 (the version of the stream it makes)
+//	magic "SLMF", version u8 = 3 (the version of the stream it makes)
 //	applied u64, clock i64, log start i64, log end i64
 //	producer table: length u32, bytes (see producers.appendTo)
 //	offset table: length u32, bytes (see offsetTable.appendTo)
+//	queue table: length u32, bytes (see queueTable.appendTo)
 //	segment count u32, then per segment: base offset i64, size i64
 //	CRC-32C (Castagnoli) u32 of every byte before it
 //
-// Version 1, written before committed offsets existed, has no offset
-// table; it still decodes and makes the version 1 stream it made then
-// (the meta's size is that stream's). New manifests are version 2.
+// Older versions still decode and make the stream of their version they
+// made then (the meta's size is that stream's): version 1, written before
+// committed offsets existed, has neither the offset table nor the queue
+// table; version 2, written before queues existed, has no queue table.
+// New manifests are version 3.
 //
 // The raft id is the directory's name, not stored. Peers, raft's legacy
 // configuration encoding for version 0 snapshots, is not kept: the store
@@ -47,8 +50,9 @@ const (
 	metaMagic         = "SLSM"
 	metaVersion       = 1
 	manifestMagic     = "SLMF"
-	manifestVersion   = 2
-	manifestVersionV1 = 1 // no offset table
+	manifestVersion   = 3
+	manifestVersionV2 = 2 // no queue table
+	manifestVersionV1 = 1 // no offset table, no queue table
 
 	kindLinked byte = 1
 	kindStream byte = 2
@@ -57,7 +61,7 @@ const (
 	// 5+2*65535 bytes per server; far more than any real configuration.
 	maxMetaBytes = 16 << 20
 	// maxManifestBytes bounds a manifest file.
-	maxManifestBytes = 64 + maxSnapshotProducers + 4 + maxSnapshotOffsets + 16*maxSnapshotSegments
+	maxManifestBytes = 64 + maxSnapshotProducers + 4 + maxSnapshotOffsets + 4 + maxSnapshotQueues + 16*maxSnapshotSegments
 )
 
 // storedMeta is a decoded meta file.
@@ -229,10 +233,11 @@ func decodeMeta(b []byte) (storedMeta, error) {
 }
 
 // encodeManifest encodes m, in the manifest version of m.version (m.offs
-// is dropped from a version 1 manifest, which decodes only with none).
+// is dropped from a version 1 manifest and m.queues from versions 1 and
+// 2, which decode only with none).
 func encodeManifest(m *snapshotManifest) []byte {
 	be := binary.BigEndian
-	b := make([]byte, 0, 68+len(m.prods)+len(m.offs)+16*len(m.segs))
+	b := make([]byte, 0, 72+len(m.prods)+len(m.offs)+len(m.queues)+16*len(m.segs))
 	b = append(b, manifestMagic...)
 	b = append(b, m.version)
 	b = be.AppendUint64(b, m.applied)
@@ -241,9 +246,13 @@ func encodeManifest(m *snapshotManifest) []byte {
 	b = be.AppendUint64(b, uint64(m.logEnd))
 	b = be.AppendUint32(b, uint32(len(m.prods)))
 	b = append(b, m.prods...)
-	if m.version >= 2 {
+	if m.version >= manifestVersionV2 {
 		b = be.AppendUint32(b, uint32(len(m.offs)))
 		b = append(b, m.offs...)
+	}
+	if m.version >= manifestVersion {
+		b = be.AppendUint32(b, uint32(len(m.queues)))
+		b = append(b, m.queues...)
 	}
 	b = be.AppendUint32(b, uint32(len(m.segs)))
 	for _, s := range m.segs {
@@ -257,7 +266,7 @@ func encodeManifest(m *snapshotManifest) []byte {
 // stream's reader (readSnapshot) would check of the same fields. Errors
 // match ErrCorrupt.
 func decodeManifest(b []byte) (snapshotManifest, error) {
-	d, version := checkFrame(b, "snapshot manifest", manifestMagic, manifestVersion, manifestVersionV1)
+	d, version := checkFrame(b, "snapshot manifest", manifestMagic, manifestVersion, manifestVersionV2, manifestVersionV1)
 	m := snapshotManifest{version: version}
 	m.applied = d.u64("applied")
 	m.clock = int64(d.u64("clock"))
@@ -268,12 +277,19 @@ func decodeManifest(b []byte) (snapshotManifest, error) {
 		d.fail("producer table of %d bytes", np)
 	}
 	m.prods = d.take(int(np), "producer table")
-	if version >= 2 {
+	if version >= manifestVersionV2 {
 		no := d.u32("offset table length")
 		if d.err == nil && no > maxSnapshotOffsets {
 			d.fail("offset table of %d bytes", no)
 		}
 		m.offs = d.take(int(no), "offset table")
+	}
+	if version >= manifestVersion {
+		nq := d.u32("queue table length")
+		if d.err == nil && nq > maxSnapshotQueues {
+			d.fail("queue table of %d bytes", nq)
+		}
+		m.queues = d.take(int(nq), "queue table")
 	}
 	ns := d.u32("segment count")
 	if d.err == nil && (ns > maxSnapshotSegments || uint64(ns)*16 != uint64(len(d.b))) {

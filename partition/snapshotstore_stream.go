@@ -20,24 +20,28 @@ type segmentRef struct{ base, size int64 }
 // snapshotManifest is everything a snapshot stream says except the segment
 // bytes.
 type snapshotManifest struct {
-	// version is the stream's: snapshotVersion, or snapshotVersionV1 for
-	// a manifest stored before offset tables (it makes the stream it made
-	// then, byte for byte).
+	// version is the stream's: snapshotVersion, or an older one for a
+	// manifest stored before offset tables (1) or queue tables (2): it
+	// makes the stream it made then, byte for byte.
 	version  byte
 	applied  uint64
 	clock    int64
 	logStart int64
 	logEnd   int64
 	prods    []byte // the producer table (producers.appendTo)
-	offs     []byte // the offset table (offsetTable.appendTo); version 2 only
+	offs     []byte // the offset table (offsetTable.appendTo); version 2 and up
+	queues   []byte // the queue table (queueTable.appendTo); version 3 and up
 	segs     []segmentRef
 }
 
 // headerSize is the length of the stream before the first segment.
 func (m *snapshotManifest) headerSize() int64 {
 	n := int64(len(snapshotMagic)+1+32+4+len(m.prods)) + 4
-	if m.version >= 2 {
+	if m.version >= snapshotVersionV2 {
 		n += 4 + int64(len(m.offs))
+	}
+	if m.version >= snapshotVersion {
+		n += 4 + int64(len(m.queues))
 	}
 	return n
 }
@@ -62,9 +66,13 @@ func (m *snapshotManifest) appendHeader(b []byte) []byte {
 	b = be.AppendUint64(b, uint64(m.logEnd))
 	b = be.AppendUint32(b, uint32(len(m.prods)))
 	b = append(b, m.prods...)
-	if m.version >= 2 {
+	if m.version >= snapshotVersionV2 {
 		b = be.AppendUint32(b, uint32(len(m.offs)))
 		b = append(b, m.offs...)
+	}
+	if m.version >= snapshotVersion {
+		b = be.AppendUint32(b, uint32(len(m.queues)))
+		b = append(b, m.queues...)
 	}
 	return be.AppendUint32(b, uint32(len(m.segs)))
 }

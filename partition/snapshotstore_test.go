@@ -135,8 +135,9 @@ func readFilePrefix(t testing.TB, fs vfs.FS, name string, n int64) []byte {
 
 // referenceStream encodes a snapshot stream of the given version from the
 // documented format (snapshot.go), independently of the code under test;
-// offs (the offset table) is left out of version 1.
-func referenceStream(version byte, applied uint64, clock, logStart, logEnd int64, prods, offs []byte, segs map[int64][]byte) []byte {
+// offs (the offset table) is left out of version 1, queues (the queue
+// table) out of versions 1 and 2.
+func referenceStream(version byte, applied uint64, clock, logStart, logEnd int64, prods, offs, queues []byte, segs map[int64][]byte) []byte {
 	be := binary.BigEndian
 	b := append([]byte("SLPS"), version)
 	b = be.AppendUint64(b, applied)
@@ -148,6 +149,10 @@ func referenceStream(version byte, applied uint64, clock, logStart, logEnd int64
 	if version >= 2 {
 		b = be.AppendUint32(b, uint32(len(offs)))
 		b = append(b, offs...)
+	}
+	if version >= 3 {
+		b = be.AppendUint32(b, uint32(len(queues)))
+		b = append(b, queues...)
 	}
 	b = be.AppendUint32(b, uint32(len(segs)))
 	bases := make([]int64, 0, len(segs))
@@ -252,8 +257,8 @@ func TestSnapshotStoreLinked(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer s.Release()
-				want := referenceStream(2, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
-					r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), wantSegs)
+				want := referenceStream(3, r.AppliedIndex(), r.clock, r.LogStartOffset(), r.log().LogEndOffset(),
+					r.producers.appendTo(nil), referenceOffsetTable(r.CommittedOffsets()), referenceQueueTable(t, r), wantSegs)
 
 				if tc.retain {
 					if _, err := d.Propose(context.Background(), encodeAdvanceLogStart(segs[2].BaseOffset)); err != nil {
