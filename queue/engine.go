@@ -1,0 +1,389 @@
+// Package queue runs the queue view on a partition's leader: receive
+// (lease visible messages for the visibility timeout), ack, nack and
+// extend, over the partition's log and its replicated ack state
+// (partition.Replica.UpdateQueue; consumergroup.AckState). Leases are the
+// engine's memory (consumergroup.Leases), so a new leader delivers again
+// what was in flight: at-least-once. The design is in DESIGN.md ("Queues
+// and topics").
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicedb/sluice/batch"
+	"github.com/sluicedb/sluice/consumergroup"
+	"github.com/sluicedb/sluice/partition"
+)
+
+// Limits and defaults.
+const (
+	// MaxReceive bounds the messages of one receive (SQS: 10; we allow
+	// more for throughput).
+	MaxReceive = 1000
+	// MaxDelay bounds a message's delivery delay (SQS: 15 minutes).
+	MaxDelay = 15 * time.Minute
+	// MaxVisibility bounds a lease (SQS: 12 hours).
+	MaxVisibility = 12 * time.Hour
+	// DelayHeader is the record header that carries a message's own
+	// delivery delay, in milliseconds as decimal text; it overrides the
+	// queue's default delay.
+	DelayHeader = "sluice-delay-ms"
+
+	// scanBytes bounds the log bytes one receive reads.
+	scanBytes = 4 << 20
+	// maxDecompressed bounds one compressed batch's records.
+	maxDecompressed = 96 << 20
+)
+
+// Errors of the engine.
+var (
+	// ErrInvalidArgument reports a receive, nack or extend argument out of
+	// range.
+	ErrInvalidArgument = errors.New("queue: invalid argument")
+	// ErrWrongPartition reports a receipt of another queue or partition
+	// than the engine's.
+	ErrWrongPartition = errors.New("queue: receipt of another queue or partition")
+)
+
+// Config is a queue's delivery settings.
+type Config struct {
+	Name        string
+	Visibility  time.Duration // lease length; 1 s to MaxVisibility
+	MaxReceives uint32        // 0: unlimited; else dead-letter after this many
+	Delay       time.Duration // default delivery delay, 0 to MaxDelay
+	FIFO        bool
+	Filter      *consumergroup.Filter // nil: every record
+}
+
+// Partition is what the engine uses of a partition replica
+// (*partition.Replica is one).
+type Partition interface {
+	Fetch(ctx context.Context, dst []byte, offset int64, maxBytes int) ([]byte, error)
+	HighWatermark() int64
+	LogStartOffset() int64
+	UpdateQueue(ctx context.Context, queue string, ops []partition.QueueOp) ([]partition.QueueOpResult, error)
+	QueueState(queue string, fn func(s *consumergroup.AckState)) bool
+}
+
+// Engine is one queue on one partition, on the partition's leader. Its
+// methods are safe for concurrent use; receives and lease changes are
+// serialized by its lock.
+type Engine struct {
+	cfg   Config
+	p     Partition
+	part  int32  // the partition's number in its stream
+	epoch uint64 // the leadership's raft term: receipts name it
+	now   func() time.Time
+
+	mu     sync.Mutex
+	leases *consumergroup.Leases // Protected by mu.
+}
+
+// NewEngine returns the engine of queue cfg on partition part (its number
+// in the stream), for the leadership of raft term epoch.
+func NewEngine(cfg Config, p Partition, part int32, epoch uint64, now func() time.Time) (*Engine, error) {
+	if err := consumergroup.ValidGroupName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("%w: queue name: %v", ErrInvalidArgument, err)
+	}
+	if cfg.Visibility < time.Second || cfg.Visibility > MaxVisibility {
+		return nil, fmt.Errorf("%w: visibility timeout %v outside [1s, %v]", ErrInvalidArgument, cfg.Visibility, MaxVisibility)
+	}
+	if cfg.Delay < 0 || cfg.Delay > MaxDelay {
+		return nil, fmt.Errorf("%w: delay %v outside [0, %v]", ErrInvalidArgument, cfg.Delay, MaxDelay)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{cfg: cfg, p: p, part: part, epoch: epoch, now: now, leases: consumergroup.NewLeases(epoch)}, nil
+}
+
+// Message is a received message.
+type Message struct {
+	Record       batch.Record
+	Receipt      string
+	ReceiveCount uint32
+}
+
+// Result is what a receive gives.
+type Result struct {
+	Messages []Message
+	// DeadLetter are records received MaxReceives times already: the
+	// caller writes them to the dead-letter stream and then calls
+	// DeadLettered with their offsets.
+	DeadLetter []batch.Record
+	// NextVisible is the earliest time a message passed over becomes
+	// visible; zero when none was.
+	NextVisible time.Time
+}
+
+// Receive leases up to max visible messages (oldest first) for the
+// visibility timeout and counts their receives in the replicated state.
+// It does not wait: an empty Result means nothing is visible now (see
+// Wait).
+func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
+	if max < 1 || max > MaxReceive {
+		return Result{}, fmt.Errorf("%w: receive %d messages (1 to %d)", ErrInvalidArgument, max, MaxReceive)
+	}
+	if err := e.init(ctx); err != nil {
+		return Result{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	var floor int64
+	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { floor = s.Floor() })
+	e.leases.Forget(floor, now)
+	recs, err := e.scan(ctx, floor)
+	if err != nil {
+		return Result{}, err
+	}
+	msgs := make([]consumergroup.Message, 0, len(recs))
+	byOffset := make(map[int64]*batch.Record, len(recs))
+	var filtered []partition.QueueOp
+	for i := range recs {
+		r := &recs[i]
+		if e.cfg.Filter != nil && !e.cfg.Filter.Match(r.Key, headerOf(r)) {
+			filtered = append(filtered, partition.QueueOp{Kind: partition.QueueAck, Offset: r.Offset})
+			continue
+		}
+		byOffset[r.Offset] = r
+		msgs = append(msgs, consumergroup.Message{Offset: r.Offset, Key: r.Key, VisibleAt: e.visibleAt(r)})
+	}
+	var sel consumergroup.Selection
+	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) {
+		sel = consumergroup.Select(msgs, s, e.leases, now, consumergroup.SelectConfig{Max: max, FIFO: e.cfg.FIFO, MaxReceives: e.cfg.MaxReceives})
+	})
+	ops := filtered
+	for _, off := range sel.Deliver {
+		ops = append(ops, partition.QueueOp{Kind: partition.QueueReceive, Offset: off})
+	}
+	res := Result{NextVisible: sel.NextVisible}
+	for _, off := range sel.DeadLetter {
+		res.DeadLetter = append(res.DeadLetter, *byOffset[off])
+	}
+	if len(ops) == 0 {
+		return res, nil
+	}
+	results, err := e.update(ctx, ops)
+	if err != nil {
+		return Result{}, err
+	}
+	for i, op := range ops {
+		if op.Kind != partition.QueueReceive || results[i].Err != nil || results[i].Count == 0 {
+			continue // filtered out, or done meanwhile
+		}
+		r := byOffset[op.Offset]
+		ls := e.leases.Lease(op.Offset, r.Key, now, e.cfg.Visibility)
+		receipt := consumergroup.Receipt{Queue: e.cfg.Name, Partition: e.part, Epoch: e.epoch, Offset: op.Offset, Nonce: ls.Nonce}
+		res.Messages = append(res.Messages, Message{Record: *r, Receipt: receipt.String(), ReceiveCount: results[i].Count})
+	}
+	return res, nil
+}
+
+// init creates the queue's state in the partition at its log start, if it
+// has none.
+func (e *Engine) init(ctx context.Context) error {
+	if e.p.QueueState(e.cfg.Name, func(*consumergroup.AckState) {}) {
+		return nil
+	}
+	_, err := e.update(ctx, []partition.QueueOp{{Kind: partition.QueueInit, Offset: e.p.LogStartOffset()}})
+	return err
+}
+
+// update replicates ops and returns their results; the first refused op
+// is the error when every op was refused.
+func (e *Engine) update(ctx context.Context, ops []partition.QueueOp) ([]partition.QueueOpResult, error) {
+	res, err := e.p.UpdateQueue(ctx, e.cfg.Name, ops)
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != len(ops) {
+		return nil, fmt.Errorf("queue %s: %d results for %d ops", e.cfg.Name, len(res), len(ops))
+	}
+	return res, nil
+}
+
+// scan reads the records from floor on, up to scanBytes of log and
+// consumergroup.MaxAckWindow offsets above the floor.
+func (e *Engine) scan(ctx context.Context, floor int64) ([]batch.Record, error) {
+	hw := min(e.p.HighWatermark(), floor+consumergroup.MaxAckWindow)
+	var out []batch.Record
+	var buf []byte
+	read := 0
+	for off := max(floor, e.p.LogStartOffset()); off < hw && read < scanBytes; {
+		var err error
+		// A zero-wait read: a context that is already done returns at
+		// the high watermark instead of waiting.
+		buf, err = e.p.Fetch(doneCtx{ctx}, buf[:0], off, min(1<<20, scanBytes-read))
+		if err != nil {
+			return nil, fmt.Errorf("queue %s: read at %d: %w", e.cfg.Name, off, err)
+		}
+		if len(buf) == 0 {
+			break
+		}
+		read += len(buf)
+		next := off
+		for b := buf; len(b) > 0; {
+			h, err := batch.ParseHeader(b)
+			if err != nil || h.Size() > len(b) {
+				return nil, fmt.Errorf("queue %s: read at %d: %w", e.cfg.Name, next, errors.Join(err, batch.ErrTruncated))
+			}
+			if h.LastOffset() >= off && !h.Control() {
+				recs, err := batch.DecodeRecords(b[:h.Size()], nil, maxDecompressed)
+				if err != nil {
+					return nil, fmt.Errorf("queue %s: batch at %d: %w", e.cfg.Name, h.BaseOffset, err)
+				}
+				for _, r := range recs {
+					if r.Offset >= off && r.Offset < hw {
+						out = append(out, r)
+					}
+				}
+			}
+			next = max(next, h.LastOffset()+1)
+			b = b[h.Size():]
+		}
+		off = next
+	}
+	return out, nil
+}
+
+// doneCtx is a context whose Done channel is closed, with ctx's values
+// and error: Fetch at the high watermark returns at once.
+type doneCtx struct{ context.Context }
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (doneCtx) Done() <-chan struct{} { return closedCh }
+func (doneCtx) Err() error            { return context.Canceled }
+
+// visibleAt is when r's delivery delay ends: its timestamp plus its own
+// delay header, or the queue's delay.
+func (e *Engine) visibleAt(r *batch.Record) time.Time {
+	d := e.cfg.Delay
+	for _, h := range r.Headers {
+		if h.Key == DelayHeader {
+			if ms, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil && ms >= 0 {
+				d = min(time.Duration(ms)*time.Millisecond, MaxDelay)
+			}
+			break
+		}
+	}
+	if d == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(r.Timestamp).Add(d)
+}
+
+func headerOf(r *batch.Record) func(string) ([]byte, bool) {
+	return func(name string) ([]byte, bool) {
+		for _, h := range r.Headers {
+			if h.Key == name {
+				return h.Value, true
+			}
+		}
+		return nil, false
+	}
+}
+
+// lease returns the live lease a receipt names.
+func (e *Engine) lease(receipt string, now time.Time) (*consumergroup.Lease, consumergroup.Receipt, error) {
+	r, err := consumergroup.ParseReceipt(receipt)
+	if err != nil {
+		return nil, r, err
+	}
+	if r.Queue != e.cfg.Name || r.Partition != e.part {
+		return nil, r, fmt.Errorf("%w: queue %q partition %d, this is %q partition %d", ErrWrongPartition, r.Queue, r.Partition, e.cfg.Name, e.part)
+	}
+	ls, err := e.leases.Find(r, now)
+	return ls, r, err
+}
+
+// Ack marks the receipt's message done, for good. Acking a message that
+// is done already succeeds (acks are idempotent); a receipt whose lease
+// expired, or of an earlier leader, is consumergroup.ErrInvalidReceipt
+// while the message is pending.
+func (e *Engine) Ack(ctx context.Context, receipt string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, r, err := e.lease(receipt, e.now())
+	if err != nil {
+		done := false
+		if r.Queue == e.cfg.Name && r.Partition == e.part {
+			e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { done = s.Done(r.Offset) })
+		}
+		if done {
+			return nil
+		}
+		return err
+	}
+	res, err := e.update(ctx, []partition.QueueOp{{Kind: partition.QueueAck, Offset: r.Offset}})
+	if err != nil {
+		return err
+	}
+	if res[0].Err != nil {
+		return res[0].Err
+	}
+	e.leases.Release(r.Offset)
+	return nil
+}
+
+// Nack gives the receipt's message back: visible again after delay (0 to
+// MaxDelay).
+func (e *Engine) Nack(receipt string, delay time.Duration) error {
+	if delay < 0 || delay > MaxDelay {
+		return fmt.Errorf("%w: nack delay %v outside [0, %v]", ErrInvalidArgument, delay, MaxDelay)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	ls, _, err := e.lease(receipt, now)
+	if err != nil {
+		return err
+	}
+	e.leases.Nack(ls, now, delay)
+	return nil
+}
+
+// Extend sets the receipt's lease to end visibility from now (0: now, the
+// message is visible again at once; at most MaxVisibility).
+func (e *Engine) Extend(receipt string, visibility time.Duration) error {
+	if visibility < 0 || visibility > MaxVisibility {
+		return fmt.Errorf("%w: visibility %v outside [0, %v]", ErrInvalidArgument, visibility, MaxVisibility)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	ls, _, err := e.lease(receipt, now)
+	if err != nil {
+		return err
+	}
+	e.leases.Extend(ls, now, visibility)
+	return nil
+}
+
+// DeadLettered marks offsets done after the caller wrote their records to
+// the dead-letter stream.
+func (e *Engine) DeadLettered(ctx context.Context, offsets []int64) error {
+	ops := make([]partition.QueueOp, len(offsets))
+	for i, off := range offsets {
+		ops[i] = partition.QueueOp{Kind: partition.QueueAck, Offset: off}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	res, err := e.update(ctx, ops)
+	if err != nil {
+		return err
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			return fmt.Errorf("queue %s: dead-lettered offset %d: %w", e.cfg.Name, offsets[i], r.Err)
+		}
+		e.leases.Release(offsets[i])
+	}
+	return nil
+}
