@@ -63,6 +63,15 @@ func (s *AckState) Floor() int64 { return s.floor }
 func (s *AckState) Ranges() int   { return len(s.ranges) }
 func (s *AckState) Receives() int { return len(s.receives) }
 
+// DoneAbove returns how many offsets above the floor are done.
+func (s *AckState) DoneAbove() int64 {
+	var n int64
+	for _, r := range s.ranges {
+		n += r.end - r.start
+	}
+	return n
+}
+
 // Done reports whether offset is done.
 func (s *AckState) Done(offset int64) bool {
 	if offset < s.floor {

@@ -306,11 +306,12 @@ func (e *Engine) lease(receipt string, now time.Time) (*consumergroup.Lease, con
 // Ack marks the receipt's message done, for good. Acking a message that
 // is done already succeeds (acks are idempotent); a receipt whose lease
 // expired, or of an earlier leader, is consumergroup.ErrInvalidReceipt
-// while the message is pending.
+// while the message is pending. Acks do not hold the engine's lock while
+// they replicate, so they share raft entries with each other.
 func (e *Engine) Ack(ctx context.Context, receipt string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	_, r, err := e.lease(receipt, e.now())
+	ls, r, err := e.lease(receipt, e.now())
+	e.mu.Unlock()
 	if err != nil {
 		done := false
 		if r.Queue == e.cfg.Name && r.Partition == e.part {
@@ -328,7 +329,11 @@ func (e *Engine) Ack(ctx context.Context, receipt string) error {
 	if res[0].Err != nil {
 		return res[0].Err
 	}
-	e.leases.Release(r.Offset)
+	e.mu.Lock()
+	if cur, ok := e.leases.Leased(r.Offset, e.now()); !ok || cur == ls {
+		e.leases.Release(r.Offset) // not a lease a later receive took
+	}
+	e.mu.Unlock()
 	return nil
 }
 
@@ -364,6 +369,13 @@ func (e *Engine) Extend(receipt string, visibility time.Duration) error {
 	}
 	e.leases.Extend(ls, now, visibility)
 	return nil
+}
+
+// InFlight returns the number of live leases.
+func (e *Engine) InFlight() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.leases.InFlight(e.now())
 }
 
 // DeadLettered marks offsets done after the caller wrote their records to

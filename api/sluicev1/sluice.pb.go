@@ -60,6 +60,10 @@ const (
 	ErrorCode_ERROR_CODE_INCONSISTENT_STRATEGY ErrorCode = 22 // the group uses another strategy
 	ErrorCode_ERROR_CODE_FENCED_INSTANCE       ErrorCode = 23 // a newer member took the instance id
 	ErrorCode_ERROR_CODE_NOT_ASSIGNED          ErrorCode = 24 // commit of a partition the member does not own
+	ErrorCode_ERROR_CODE_UNKNOWN_QUEUE         ErrorCode = 25
+	ErrorCode_ERROR_CODE_QUEUE_EXISTS          ErrorCode = 26
+	ErrorCode_ERROR_CODE_STREAM_IN_USE         ErrorCode = 27 // a queue uses the stream
+	ErrorCode_ERROR_CODE_INVALID_RECEIPT       ErrorCode = 28 // unknown, expired, or of an earlier leader
 )
 
 // Enum value maps for ErrorCode.
@@ -90,6 +94,10 @@ var (
 		22: "ERROR_CODE_INCONSISTENT_STRATEGY",
 		23: "ERROR_CODE_FENCED_INSTANCE",
 		24: "ERROR_CODE_NOT_ASSIGNED",
+		25: "ERROR_CODE_UNKNOWN_QUEUE",
+		26: "ERROR_CODE_QUEUE_EXISTS",
+		27: "ERROR_CODE_STREAM_IN_USE",
+		28: "ERROR_CODE_INVALID_RECEIPT",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":           0,
@@ -117,6 +125,10 @@ var (
 		"ERROR_CODE_INCONSISTENT_STRATEGY": 22,
 		"ERROR_CODE_FENCED_INSTANCE":       23,
 		"ERROR_CODE_NOT_ASSIGNED":          24,
+		"ERROR_CODE_UNKNOWN_QUEUE":         25,
+		"ERROR_CODE_QUEUE_EXISTS":          26,
+		"ERROR_CODE_STREAM_IN_USE":         27,
+		"ERROR_CODE_INVALID_RECEIPT":       28,
 	}
 )
 
@@ -3494,6 +3506,1230 @@ func (*DeleteGroupResponse) Descriptor() ([]byte, []int) {
 	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{50}
 }
 
+type Queue struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Name                string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Stream              string                 `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	VisibilityTimeoutMs int64                  `protobuf:"varint,3,opt,name=visibility_timeout_ms,json=visibilityTimeoutMs,proto3" json:"visibility_timeout_ms,omitempty"`
+	// 0: unlimited; else a message received this often moves to the
+	// dead-letter stream.
+	MaxReceives      int32  `protobuf:"varint,4,opt,name=max_receives,json=maxReceives,proto3" json:"max_receives,omitempty"`
+	DeadLetterStream string `protobuf:"bytes,5,opt,name=dead_letter_stream,json=deadLetterStream,proto3" json:"dead_letter_stream,omitempty"`
+	DelayMs          int64  `protobuf:"varint,6,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
+	Fifo             bool   `protobuf:"varint,7,opt,name=fifo,proto3" json:"fifo,omitempty"`
+	// A filter in the manner of an SNS filter policy; "" every record.
+	Filter        string `protobuf:"bytes,8,opt,name=filter,proto3" json:"filter,omitempty"`
+	Subscription  bool   `protobuf:"varint,9,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	CreatedAtMs   int64  `protobuf:"varint,10,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Queue) Reset() {
+	*x = Queue{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Queue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Queue) ProtoMessage() {}
+
+func (x *Queue) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Queue.ProtoReflect.Descriptor instead.
+func (*Queue) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *Queue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Queue) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *Queue) GetVisibilityTimeoutMs() int64 {
+	if x != nil {
+		return x.VisibilityTimeoutMs
+	}
+	return 0
+}
+
+func (x *Queue) GetMaxReceives() int32 {
+	if x != nil {
+		return x.MaxReceives
+	}
+	return 0
+}
+
+func (x *Queue) GetDeadLetterStream() string {
+	if x != nil {
+		return x.DeadLetterStream
+	}
+	return ""
+}
+
+func (x *Queue) GetDelayMs() int64 {
+	if x != nil {
+		return x.DelayMs
+	}
+	return 0
+}
+
+func (x *Queue) GetFifo() bool {
+	if x != nil {
+		return x.Fifo
+	}
+	return false
+}
+
+func (x *Queue) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *Queue) GetSubscription() bool {
+	if x != nil {
+		return x.Subscription
+	}
+	return false
+}
+
+func (x *Queue) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+type CreateQueueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The queue's settings; stream is created (with partitions, default 1)
+	// when it does not exist and create_stream is set.
+	Queue         *Queue `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	CreateStream  bool   `protobuf:"varint,2,opt,name=create_stream,json=createStream,proto3" json:"create_stream,omitempty"`
+	Partitions    int32  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateQueueRequest) Reset() {
+	*x = CreateQueueRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateQueueRequest) ProtoMessage() {}
+
+func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateQueueRequest.ProtoReflect.Descriptor instead.
+func (*CreateQueueRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *CreateQueueRequest) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+func (x *CreateQueueRequest) GetCreateStream() bool {
+	if x != nil {
+		return x.CreateStream
+	}
+	return false
+}
+
+func (x *CreateQueueRequest) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+type CreateQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateQueueResponse) Reset() {
+	*x = CreateQueueResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateQueueResponse) ProtoMessage() {}
+
+func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateQueueResponse.ProtoReflect.Descriptor instead.
+func (*CreateQueueResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CreateQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+type DeleteQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteQueueRequest) Reset() {
+	*x = DeleteQueueRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteQueueRequest) ProtoMessage() {}
+
+func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteQueueRequest.ProtoReflect.Descriptor instead.
+func (*DeleteQueueRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DeleteQueueRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteQueueResponse) Reset() {
+	*x = DeleteQueueResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteQueueResponse) ProtoMessage() {}
+
+func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteQueueResponse.ProtoReflect.Descriptor instead.
+func (*DeleteQueueResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{55}
+}
+
+type ListQueuesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueuesRequest) Reset() {
+	*x = ListQueuesRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueuesRequest) ProtoMessage() {}
+
+func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
+func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{56}
+}
+
+type ListQueuesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queues        []*Queue               `protobuf:"bytes,1,rep,name=queues,proto3" json:"queues,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueuesResponse) Reset() {
+	*x = ListQueuesResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueuesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueuesResponse) ProtoMessage() {}
+
+func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
+func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListQueuesResponse) GetQueues() []*Queue {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+type DescribeQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeQueueRequest) Reset() {
+	*x = DescribeQueueRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeQueueRequest) ProtoMessage() {}
+
+func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeQueueRequest.ProtoReflect.Descriptor instead.
+func (*DescribeQueueRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *DescribeQueueRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type QueuePartitionStats struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Every offset below floor is done; -1 when the leader did not answer.
+	Floor         int64 `protobuf:"varint,2,opt,name=floor,proto3" json:"floor,omitempty"`
+	HighWatermark int64 `protobuf:"varint,3,opt,name=high_watermark,json=highWatermark,proto3" json:"high_watermark,omitempty"`
+	// Messages not done (visible, in flight or delayed).
+	Pending int64 `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Leases held now.
+	InFlight      int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueuePartitionStats) Reset() {
+	*x = QueuePartitionStats{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueuePartitionStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueuePartitionStats) ProtoMessage() {}
+
+func (x *QueuePartitionStats) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueuePartitionStats.ProtoReflect.Descriptor instead.
+func (*QueuePartitionStats) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *QueuePartitionStats) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *QueuePartitionStats) GetFloor() int64 {
+	if x != nil {
+		return x.Floor
+	}
+	return 0
+}
+
+func (x *QueuePartitionStats) GetHighWatermark() int64 {
+	if x != nil {
+		return x.HighWatermark
+	}
+	return 0
+}
+
+func (x *QueuePartitionStats) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *QueuePartitionStats) GetInFlight() int64 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+type DescribeQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Partitions    []*QueuePartitionStats `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeQueueResponse) Reset() {
+	*x = DescribeQueueResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeQueueResponse) ProtoMessage() {}
+
+func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeQueueResponse.ProtoReflect.Descriptor instead.
+func (*DescribeQueueResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *DescribeQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+func (x *DescribeQueueResponse) GetPartitions() []*QueuePartitionStats {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type QueueMessage struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Partition    int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset       int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	TimestampMs  int64                  `protobuf:"varint,3,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	Key          []byte                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	Value        []byte                 `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`
+	Headers      []*Header              `protobuf:"bytes,6,rep,name=headers,proto3" json:"headers,omitempty"`
+	Receipt      string                 `protobuf:"bytes,7,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	ReceiveCount uint32                 `protobuf:"varint,8,opt,name=receive_count,json=receiveCount,proto3" json:"receive_count,omitempty"`
+	// The key was null (absent), not empty.
+	KeyNull       bool `protobuf:"varint,9,opt,name=key_null,json=keyNull,proto3" json:"key_null,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueMessage) Reset() {
+	*x = QueueMessage{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueMessage) ProtoMessage() {}
+
+func (x *QueueMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueMessage.ProtoReflect.Descriptor instead.
+func (*QueueMessage) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *QueueMessage) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *QueueMessage) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *QueueMessage) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *QueueMessage) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *QueueMessage) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *QueueMessage) GetHeaders() []*Header {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *QueueMessage) GetReceipt() string {
+	if x != nil {
+		return x.Receipt
+	}
+	return ""
+}
+
+func (x *QueueMessage) GetReceiveCount() uint32 {
+	if x != nil {
+		return x.ReceiveCount
+	}
+	return 0
+}
+
+func (x *QueueMessage) GetKeyNull() bool {
+	if x != nil {
+		return x.KeyNull
+	}
+	return false
+}
+
+type Header struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Header) Reset() {
+	*x = Header{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Header) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Header) ProtoMessage() {}
+
+func (x *Header) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Header.ProtoReflect.Descriptor instead.
+func (*Header) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *Header) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Header) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+type ReceiveMessagesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Queue     string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// 1 to 1000.
+	Max int32 `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	// 0 to 20000.
+	WaitMs        int32 `protobuf:"varint,4,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiveMessagesRequest) Reset() {
+	*x = ReceiveMessagesRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiveMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiveMessagesRequest) ProtoMessage() {}
+
+func (x *ReceiveMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiveMessagesRequest.ProtoReflect.Descriptor instead.
+func (*ReceiveMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ReceiveMessagesRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *ReceiveMessagesRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ReceiveMessagesRequest) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *ReceiveMessagesRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+type ReceiveMessagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*QueueMessage        `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiveMessagesResponse) Reset() {
+	*x = ReceiveMessagesResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiveMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiveMessagesResponse) ProtoMessage() {}
+
+func (x *ReceiveMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiveMessagesResponse.ProtoReflect.Descriptor instead.
+func (*ReceiveMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ReceiveMessagesResponse) GetMessages() []*QueueMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+type ReceiptResult struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Receipt string                 `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// Unset: done.
+	Error         *ErrorDetail `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	ErrorMessage  string       `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiptResult) Reset() {
+	*x = ReceiptResult{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiptResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiptResult) ProtoMessage() {}
+
+func (x *ReceiptResult) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiptResult.ProtoReflect.Descriptor instead.
+func (*ReceiptResult) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ReceiptResult) GetReceipt() string {
+	if x != nil {
+		return x.Receipt
+	}
+	return ""
+}
+
+func (x *ReceiptResult) GetError() *ErrorDetail {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *ReceiptResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+type AckMessagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Receipts      []string               `protobuf:"bytes,3,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckMessagesRequest) Reset() {
+	*x = AckMessagesRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckMessagesRequest) ProtoMessage() {}
+
+func (x *AckMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckMessagesRequest.ProtoReflect.Descriptor instead.
+func (*AckMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *AckMessagesRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *AckMessagesRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *AckMessagesRequest) GetReceipts() []string {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+type AckMessagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*ReceiptResult       `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckMessagesResponse) Reset() {
+	*x = AckMessagesResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckMessagesResponse) ProtoMessage() {}
+
+func (x *AckMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckMessagesResponse.ProtoReflect.Descriptor instead.
+func (*AckMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *AckMessagesResponse) GetResults() []*ReceiptResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type NackMessagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Receipts      []string               `protobuf:"bytes,3,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	DelayMs       int64                  `protobuf:"varint,4,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NackMessagesRequest) Reset() {
+	*x = NackMessagesRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NackMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NackMessagesRequest) ProtoMessage() {}
+
+func (x *NackMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NackMessagesRequest.ProtoReflect.Descriptor instead.
+func (*NackMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *NackMessagesRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *NackMessagesRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *NackMessagesRequest) GetReceipts() []string {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+func (x *NackMessagesRequest) GetDelayMs() int64 {
+	if x != nil {
+		return x.DelayMs
+	}
+	return 0
+}
+
+type NackMessagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*ReceiptResult       `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NackMessagesResponse) Reset() {
+	*x = NackMessagesResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NackMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NackMessagesResponse) ProtoMessage() {}
+
+func (x *NackMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NackMessagesResponse.ProtoReflect.Descriptor instead.
+func (*NackMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *NackMessagesResponse) GetResults() []*ReceiptResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type ExtendMessagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Receipts      []string               `protobuf:"bytes,3,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	VisibilityMs  int64                  `protobuf:"varint,4,opt,name=visibility_ms,json=visibilityMs,proto3" json:"visibility_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtendMessagesRequest) Reset() {
+	*x = ExtendMessagesRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtendMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtendMessagesRequest) ProtoMessage() {}
+
+func (x *ExtendMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtendMessagesRequest.ProtoReflect.Descriptor instead.
+func (*ExtendMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ExtendMessagesRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *ExtendMessagesRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ExtendMessagesRequest) GetReceipts() []string {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+func (x *ExtendMessagesRequest) GetVisibilityMs() int64 {
+	if x != nil {
+		return x.VisibilityMs
+	}
+	return 0
+}
+
+type ExtendMessagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*ReceiptResult       `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtendMessagesResponse) Reset() {
+	*x = ExtendMessagesResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtendMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtendMessagesResponse) ProtoMessage() {}
+
+func (x *ExtendMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtendMessagesResponse.ProtoReflect.Descriptor instead.
+func (*ExtendMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ExtendMessagesResponse) GetResults() []*ReceiptResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type PartitionLeadersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Partition raft group ids.
@@ -3504,7 +4740,7 @@ type PartitionLeadersRequest struct {
 
 func (x *PartitionLeadersRequest) Reset() {
 	*x = PartitionLeadersRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[51]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3516,7 +4752,7 @@ func (x *PartitionLeadersRequest) String() string {
 func (*PartitionLeadersRequest) ProtoMessage() {}
 
 func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[51]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3529,7 +4765,7 @@ func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeadersRequest.ProtoReflect.Descriptor instead.
 func (*PartitionLeadersRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{51}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PartitionLeadersRequest) GetPartitions() []string {
@@ -3553,7 +4789,7 @@ type PartitionLeader struct {
 
 func (x *PartitionLeader) Reset() {
 	*x = PartitionLeader{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[52]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3565,7 +4801,7 @@ func (x *PartitionLeader) String() string {
 func (*PartitionLeader) ProtoMessage() {}
 
 func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[52]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3578,7 +4814,7 @@ func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeader.ProtoReflect.Descriptor instead.
 func (*PartitionLeader) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{52}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PartitionLeader) GetPartition() string {
@@ -3611,7 +4847,7 @@ type PartitionLeadersResponse struct {
 
 func (x *PartitionLeadersResponse) Reset() {
 	*x = PartitionLeadersResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[53]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3623,7 +4859,7 @@ func (x *PartitionLeadersResponse) String() string {
 func (*PartitionLeadersResponse) ProtoMessage() {}
 
 func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[53]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3636,7 +4872,7 @@ func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeadersResponse.ProtoReflect.Descriptor instead.
 func (*PartitionLeadersResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{53}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PartitionLeadersResponse) GetLeaders() []*PartitionLeader {
@@ -3655,7 +4891,7 @@ type AllocateProducerIDsRequest struct {
 
 func (x *AllocateProducerIDsRequest) Reset() {
 	*x = AllocateProducerIDsRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[54]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3667,7 +4903,7 @@ func (x *AllocateProducerIDsRequest) String() string {
 func (*AllocateProducerIDsRequest) ProtoMessage() {}
 
 func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[54]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3680,7 +4916,7 @@ func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateProducerIDsRequest.ProtoReflect.Descriptor instead.
 func (*AllocateProducerIDsRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{54}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *AllocateProducerIDsRequest) GetCount() int64 {
@@ -3701,7 +4937,7 @@ type AllocateProducerIDsResponse struct {
 
 func (x *AllocateProducerIDsResponse) Reset() {
 	*x = AllocateProducerIDsResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[55]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3713,7 +4949,7 @@ func (x *AllocateProducerIDsResponse) String() string {
 func (*AllocateProducerIDsResponse) ProtoMessage() {}
 
 func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[55]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3726,7 +4962,7 @@ func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateProducerIDsResponse.ProtoReflect.Descriptor instead.
 func (*AllocateProducerIDsResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{55}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *AllocateProducerIDsResponse) GetFirst() int64 {
@@ -3759,7 +4995,7 @@ type PartitionOffsetsRequest struct {
 
 func (x *PartitionOffsetsRequest) Reset() {
 	*x = PartitionOffsetsRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[56]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3771,7 +5007,7 @@ func (x *PartitionOffsetsRequest) String() string {
 func (*PartitionOffsetsRequest) ProtoMessage() {}
 
 func (x *PartitionOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[56]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3784,7 +5020,7 @@ func (x *PartitionOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*PartitionOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{56}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PartitionOffsetsRequest) GetOp() PartitionOffsetsOp {
@@ -3846,7 +5082,7 @@ type PartitionOffsetsResponse struct {
 
 func (x *PartitionOffsetsResponse) Reset() {
 	*x = PartitionOffsetsResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[57]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3858,7 +5094,7 @@ func (x *PartitionOffsetsResponse) String() string {
 func (*PartitionOffsetsResponse) ProtoMessage() {}
 
 func (x *PartitionOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[57]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3871,7 +5107,7 @@ func (x *PartitionOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*PartitionOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{57}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PartitionOffsetsResponse) GetOffsets() []*PartitionOffset {
@@ -4125,7 +5361,90 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets\"*\n" +
 	"\x12DeleteGroupRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\"\x15\n" +
-	"\x13DeleteGroupResponse\"9\n" +
+	"\x13DeleteGroupResponse\"\xc7\x02\n" +
+	"\x05Queue\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06stream\x18\x02 \x01(\tR\x06stream\x122\n" +
+	"\x15visibility_timeout_ms\x18\x03 \x01(\x03R\x13visibilityTimeoutMs\x12!\n" +
+	"\fmax_receives\x18\x04 \x01(\x05R\vmaxReceives\x12,\n" +
+	"\x12dead_letter_stream\x18\x05 \x01(\tR\x10deadLetterStream\x12\x19\n" +
+	"\bdelay_ms\x18\x06 \x01(\x03R\adelayMs\x12\x12\n" +
+	"\x04fifo\x18\a \x01(\bR\x04fifo\x12\x16\n" +
+	"\x06filter\x18\b \x01(\tR\x06filter\x12\"\n" +
+	"\fsubscription\x18\t \x01(\bR\fsubscription\x12\"\n" +
+	"\rcreated_at_ms\x18\n" +
+	" \x01(\x03R\vcreatedAtMs\"\x81\x01\n" +
+	"\x12CreateQueueRequest\x12&\n" +
+	"\x05queue\x18\x01 \x01(\v2\x10.sluice.v1.QueueR\x05queue\x12#\n" +
+	"\rcreate_stream\x18\x02 \x01(\bR\fcreateStream\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x03 \x01(\x05R\n" +
+	"partitions\"=\n" +
+	"\x13CreateQueueResponse\x12&\n" +
+	"\x05queue\x18\x01 \x01(\v2\x10.sluice.v1.QueueR\x05queue\"(\n" +
+	"\x12DeleteQueueRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x15\n" +
+	"\x13DeleteQueueResponse\"\x13\n" +
+	"\x11ListQueuesRequest\">\n" +
+	"\x12ListQueuesResponse\x12(\n" +
+	"\x06queues\x18\x01 \x03(\v2\x10.sluice.v1.QueueR\x06queues\"*\n" +
+	"\x14DescribeQueueRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xa7\x01\n" +
+	"\x13QueuePartitionStats\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x14\n" +
+	"\x05floor\x18\x02 \x01(\x03R\x05floor\x12%\n" +
+	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\x12\x18\n" +
+	"\apending\x18\x04 \x01(\x03R\apending\x12\x1b\n" +
+	"\tin_flight\x18\x05 \x01(\x03R\binFlight\"\x7f\n" +
+	"\x15DescribeQueueResponse\x12&\n" +
+	"\x05queue\x18\x01 \x01(\v2\x10.sluice.v1.QueueR\x05queue\x12>\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\v2\x1e.sluice.v1.QueuePartitionStatsR\n" +
+	"partitions\"\x96\x02\n" +
+	"\fQueueMessage\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12!\n" +
+	"\ftimestamp_ms\x18\x03 \x01(\x03R\vtimestampMs\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\fR\x05value\x12+\n" +
+	"\aheaders\x18\x06 \x03(\v2\x11.sluice.v1.HeaderR\aheaders\x12\x18\n" +
+	"\areceipt\x18\a \x01(\tR\areceipt\x12#\n" +
+	"\rreceive_count\x18\b \x01(\rR\freceiveCount\x12\x19\n" +
+	"\bkey_null\x18\t \x01(\bR\akeyNull\"0\n" +
+	"\x06Header\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"w\n" +
+	"\x16ReceiveMessagesRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\x05R\x03max\x12\x17\n" +
+	"\await_ms\x18\x04 \x01(\x05R\x06waitMs\"N\n" +
+	"\x17ReceiveMessagesResponse\x123\n" +
+	"\bmessages\x18\x01 \x03(\v2\x17.sluice.v1.QueueMessageR\bmessages\"|\n" +
+	"\rReceiptResult\x12\x18\n" +
+	"\areceipt\x18\x01 \x01(\tR\areceipt\x12,\n" +
+	"\x05error\x18\x02 \x01(\v2\x16.sluice.v1.ErrorDetailR\x05error\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"d\n" +
+	"\x12AckMessagesRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1a\n" +
+	"\breceipts\x18\x03 \x03(\tR\breceipts\"I\n" +
+	"\x13AckMessagesResponse\x122\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.sluice.v1.ReceiptResultR\aresults\"\x80\x01\n" +
+	"\x13NackMessagesRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1a\n" +
+	"\breceipts\x18\x03 \x03(\tR\breceipts\x12\x19\n" +
+	"\bdelay_ms\x18\x04 \x01(\x03R\adelayMs\"J\n" +
+	"\x14NackMessagesResponse\x122\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.sluice.v1.ReceiptResultR\aresults\"\x8c\x01\n" +
+	"\x15ExtendMessagesRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1a\n" +
+	"\breceipts\x18\x03 \x03(\tR\breceipts\x12#\n" +
+	"\rvisibility_ms\x18\x04 \x01(\x03R\fvisibilityMs\"L\n" +
+	"\x16ExtendMessagesResponse\x122\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.sluice.v1.ReceiptResultR\aresults\"9\n" +
 	"\x17PartitionLeadersRequest\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\tR\n" +
@@ -4153,7 +5472,7 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"reset_spec\x18\x06 \x01(\x0e2\x14.sluice.v1.ResetSpecR\tresetSpec\x12!\n" +
 	"\ftimestamp_ms\x18\a \x01(\x03R\vtimestampMs\"P\n" +
 	"\x18PartitionOffsetsResponse\x124\n" +
-	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets*\x95\x06\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets*\x8e\a\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x1d\n" +
@@ -4180,7 +5499,11 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x1bERROR_CODE_UNKNOWN_STRATEGY\x10\x15\x12$\n" +
 	" ERROR_CODE_INCONSISTENT_STRATEGY\x10\x16\x12\x1e\n" +
 	"\x1aERROR_CODE_FENCED_INSTANCE\x10\x17\x12\x1b\n" +
-	"\x17ERROR_CODE_NOT_ASSIGNED\x10\x18*#\n" +
+	"\x17ERROR_CODE_NOT_ASSIGNED\x10\x18\x12\x1c\n" +
+	"\x18ERROR_CODE_UNKNOWN_QUEUE\x10\x19\x12\x1b\n" +
+	"\x17ERROR_CODE_QUEUE_EXISTS\x10\x1a\x12\x1c\n" +
+	"\x18ERROR_CODE_STREAM_IN_USE\x10\x1b\x12\x1e\n" +
+	"\x1aERROR_CODE_INVALID_RECEIPT\x10\x1c*#\n" +
 	"\x04Acks\x12\f\n" +
 	"\bACKS_ALL\x10\x00\x12\r\n" +
 	"\tACKS_NONE\x10\x01*Y\n" +
@@ -4198,7 +5521,7 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x19PARTITION_OFFSETS_OP_READ\x10\x00\x12\x1f\n" +
 	"\x1bPARTITION_OFFSETS_OP_COMMIT\x10\x01\x12\x1f\n" +
 	"\x1bPARTITION_OFFSETS_OP_DELETE\x10\x02\x12\x1e\n" +
-	"\x1aPARTITION_OFFSETS_OP_RESET\x10\x032\xe0\f\n" +
+	"\x1aPARTITION_OFFSETS_OP_RESET\x10\x032\xeb\x11\n" +
 	"\x06Sluice\x12I\n" +
 	"\n" +
 	"GetCluster\x12\x1c.sluice.v1.GetClusterRequest\x1a\x1d.sluice.v1.GetClusterResponse\x12L\n" +
@@ -4223,7 +5546,16 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"ListGroups\x12\x1c.sluice.v1.ListGroupsRequest\x1a\x1d.sluice.v1.ListGroupsResponse\x12R\n" +
 	"\rDescribeGroup\x12\x1f.sluice.v1.DescribeGroupRequest\x1a .sluice.v1.DescribeGroupResponse\x12O\n" +
 	"\fResetOffsets\x12\x1e.sluice.v1.ResetOffsetsRequest\x1a\x1f.sluice.v1.ResetOffsetsResponse\x12L\n" +
-	"\vDeleteGroup\x12\x1d.sluice.v1.DeleteGroupRequest\x1a\x1e.sluice.v1.DeleteGroupResponse2\xb0\x02\n" +
+	"\vDeleteGroup\x12\x1d.sluice.v1.DeleteGroupRequest\x1a\x1e.sluice.v1.DeleteGroupResponse\x12L\n" +
+	"\vCreateQueue\x12\x1d.sluice.v1.CreateQueueRequest\x1a\x1e.sluice.v1.CreateQueueResponse\x12L\n" +
+	"\vDeleteQueue\x12\x1d.sluice.v1.DeleteQueueRequest\x1a\x1e.sluice.v1.DeleteQueueResponse\x12I\n" +
+	"\n" +
+	"ListQueues\x12\x1c.sluice.v1.ListQueuesRequest\x1a\x1d.sluice.v1.ListQueuesResponse\x12R\n" +
+	"\rDescribeQueue\x12\x1f.sluice.v1.DescribeQueueRequest\x1a .sluice.v1.DescribeQueueResponse\x12X\n" +
+	"\x0fReceiveMessages\x12!.sluice.v1.ReceiveMessagesRequest\x1a\".sluice.v1.ReceiveMessagesResponse\x12L\n" +
+	"\vAckMessages\x12\x1d.sluice.v1.AckMessagesRequest\x1a\x1e.sluice.v1.AckMessagesResponse\x12O\n" +
+	"\fNackMessages\x12\x1e.sluice.v1.NackMessagesRequest\x1a\x1f.sluice.v1.NackMessagesResponse\x12U\n" +
+	"\x0eExtendMessages\x12 .sluice.v1.ExtendMessagesRequest\x1a!.sluice.v1.ExtendMessagesResponse2\xb0\x02\n" +
 	"\x0eSluiceInternal\x12[\n" +
 	"\x10PartitionLeaders\x12\".sluice.v1.PartitionLeadersRequest\x1a#.sluice.v1.PartitionLeadersResponse\x12d\n" +
 	"\x13AllocateProducerIDs\x12%.sluice.v1.AllocateProducerIDsRequest\x1a&.sluice.v1.AllocateProducerIDsResponse\x12[\n" +
@@ -4242,7 +5574,7 @@ func file_sluice_v1_sluice_proto_rawDescGZIP() []byte {
 }
 
 var file_sluice_v1_sluice_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_sluice_v1_sluice_proto_goTypes = []any{
 	(ErrorCode)(0),                      // 0: sluice.v1.ErrorCode
 	(Acks)(0),                           // 1: sluice.v1.Acks
@@ -4300,13 +5632,34 @@ var file_sluice_v1_sluice_proto_goTypes = []any{
 	(*ResetOffsetsResponse)(nil),        // 53: sluice.v1.ResetOffsetsResponse
 	(*DeleteGroupRequest)(nil),          // 54: sluice.v1.DeleteGroupRequest
 	(*DeleteGroupResponse)(nil),         // 55: sluice.v1.DeleteGroupResponse
-	(*PartitionLeadersRequest)(nil),     // 56: sluice.v1.PartitionLeadersRequest
-	(*PartitionLeader)(nil),             // 57: sluice.v1.PartitionLeader
-	(*PartitionLeadersResponse)(nil),    // 58: sluice.v1.PartitionLeadersResponse
-	(*AllocateProducerIDsRequest)(nil),  // 59: sluice.v1.AllocateProducerIDsRequest
-	(*AllocateProducerIDsResponse)(nil), // 60: sluice.v1.AllocateProducerIDsResponse
-	(*PartitionOffsetsRequest)(nil),     // 61: sluice.v1.PartitionOffsetsRequest
-	(*PartitionOffsetsResponse)(nil),    // 62: sluice.v1.PartitionOffsetsResponse
+	(*Queue)(nil),                       // 56: sluice.v1.Queue
+	(*CreateQueueRequest)(nil),          // 57: sluice.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),         // 58: sluice.v1.CreateQueueResponse
+	(*DeleteQueueRequest)(nil),          // 59: sluice.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),         // 60: sluice.v1.DeleteQueueResponse
+	(*ListQueuesRequest)(nil),           // 61: sluice.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),          // 62: sluice.v1.ListQueuesResponse
+	(*DescribeQueueRequest)(nil),        // 63: sluice.v1.DescribeQueueRequest
+	(*QueuePartitionStats)(nil),         // 64: sluice.v1.QueuePartitionStats
+	(*DescribeQueueResponse)(nil),       // 65: sluice.v1.DescribeQueueResponse
+	(*QueueMessage)(nil),                // 66: sluice.v1.QueueMessage
+	(*Header)(nil),                      // 67: sluice.v1.Header
+	(*ReceiveMessagesRequest)(nil),      // 68: sluice.v1.ReceiveMessagesRequest
+	(*ReceiveMessagesResponse)(nil),     // 69: sluice.v1.ReceiveMessagesResponse
+	(*ReceiptResult)(nil),               // 70: sluice.v1.ReceiptResult
+	(*AckMessagesRequest)(nil),          // 71: sluice.v1.AckMessagesRequest
+	(*AckMessagesResponse)(nil),         // 72: sluice.v1.AckMessagesResponse
+	(*NackMessagesRequest)(nil),         // 73: sluice.v1.NackMessagesRequest
+	(*NackMessagesResponse)(nil),        // 74: sluice.v1.NackMessagesResponse
+	(*ExtendMessagesRequest)(nil),       // 75: sluice.v1.ExtendMessagesRequest
+	(*ExtendMessagesResponse)(nil),      // 76: sluice.v1.ExtendMessagesResponse
+	(*PartitionLeadersRequest)(nil),     // 77: sluice.v1.PartitionLeadersRequest
+	(*PartitionLeader)(nil),             // 78: sluice.v1.PartitionLeader
+	(*PartitionLeadersResponse)(nil),    // 79: sluice.v1.PartitionLeadersResponse
+	(*AllocateProducerIDsRequest)(nil),  // 80: sluice.v1.AllocateProducerIDsRequest
+	(*AllocateProducerIDsResponse)(nil), // 81: sluice.v1.AllocateProducerIDsResponse
+	(*PartitionOffsetsRequest)(nil),     // 82: sluice.v1.PartitionOffsetsRequest
+	(*PartitionOffsetsResponse)(nil),    // 83: sluice.v1.PartitionOffsetsResponse
 }
 var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	0,  // 0: sluice.v1.ErrorDetail.code:type_name -> sluice.v1.ErrorCode
@@ -4337,64 +5690,91 @@ var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	43, // 25: sluice.v1.DescribeGroupResponse.offsets:type_name -> sluice.v1.PartitionOffset
 	3,  // 26: sluice.v1.ResetOffsetsRequest.spec:type_name -> sluice.v1.ResetSpec
 	43, // 27: sluice.v1.ResetOffsetsResponse.offsets:type_name -> sluice.v1.PartitionOffset
-	57, // 28: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
-	4,  // 29: sluice.v1.PartitionOffsetsRequest.op:type_name -> sluice.v1.PartitionOffsetsOp
-	39, // 30: sluice.v1.PartitionOffsetsRequest.offsets:type_name -> sluice.v1.OffsetCommit
-	3,  // 31: sluice.v1.PartitionOffsetsRequest.reset_spec:type_name -> sluice.v1.ResetSpec
-	43, // 32: sluice.v1.PartitionOffsetsResponse.offsets:type_name -> sluice.v1.PartitionOffset
-	7,  // 33: sluice.v1.Sluice.GetCluster:input_type -> sluice.v1.GetClusterRequest
-	11, // 34: sluice.v1.Sluice.GetMetadata:input_type -> sluice.v1.GetMetadataRequest
-	13, // 35: sluice.v1.Sluice.CreateStream:input_type -> sluice.v1.CreateStreamRequest
-	15, // 36: sluice.v1.Sluice.DescribeStream:input_type -> sluice.v1.DescribeStreamRequest
-	17, // 37: sluice.v1.Sluice.ListStreams:input_type -> sluice.v1.ListStreamsRequest
-	19, // 38: sluice.v1.Sluice.DeleteStream:input_type -> sluice.v1.DeleteStreamRequest
-	21, // 39: sluice.v1.Sluice.AlterStream:input_type -> sluice.v1.AlterStreamRequest
-	23, // 40: sluice.v1.Sluice.InitProducer:input_type -> sluice.v1.InitProducerRequest
-	25, // 41: sluice.v1.Sluice.Produce:input_type -> sluice.v1.ProduceRequest
-	27, // 42: sluice.v1.Sluice.Fetch:input_type -> sluice.v1.FetchRequest
-	29, // 43: sluice.v1.Sluice.Follow:input_type -> sluice.v1.FollowRequest
-	30, // 44: sluice.v1.Sluice.ListOffsets:input_type -> sluice.v1.ListOffsetsRequest
-	33, // 45: sluice.v1.Sluice.JoinGroup:input_type -> sluice.v1.JoinGroupRequest
-	35, // 46: sluice.v1.Sluice.GroupHeartbeat:input_type -> sluice.v1.GroupHeartbeatRequest
-	37, // 47: sluice.v1.Sluice.LeaveGroup:input_type -> sluice.v1.LeaveGroupRequest
-	40, // 48: sluice.v1.Sluice.CommitOffsets:input_type -> sluice.v1.CommitOffsetsRequest
-	44, // 49: sluice.v1.Sluice.FetchOffsets:input_type -> sluice.v1.FetchOffsetsRequest
-	47, // 50: sluice.v1.Sluice.ListGroups:input_type -> sluice.v1.ListGroupsRequest
-	50, // 51: sluice.v1.Sluice.DescribeGroup:input_type -> sluice.v1.DescribeGroupRequest
-	52, // 52: sluice.v1.Sluice.ResetOffsets:input_type -> sluice.v1.ResetOffsetsRequest
-	54, // 53: sluice.v1.Sluice.DeleteGroup:input_type -> sluice.v1.DeleteGroupRequest
-	56, // 54: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
-	59, // 55: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
-	61, // 56: sluice.v1.SluiceInternal.PartitionOffsets:input_type -> sluice.v1.PartitionOffsetsRequest
-	8,  // 57: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
-	12, // 58: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
-	14, // 59: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
-	16, // 60: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
-	18, // 61: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
-	20, // 62: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
-	22, // 63: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
-	24, // 64: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
-	26, // 65: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
-	28, // 66: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
-	28, // 67: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
-	31, // 68: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
-	34, // 69: sluice.v1.Sluice.JoinGroup:output_type -> sluice.v1.JoinGroupResponse
-	36, // 70: sluice.v1.Sluice.GroupHeartbeat:output_type -> sluice.v1.GroupHeartbeatResponse
-	38, // 71: sluice.v1.Sluice.LeaveGroup:output_type -> sluice.v1.LeaveGroupResponse
-	42, // 72: sluice.v1.Sluice.CommitOffsets:output_type -> sluice.v1.CommitOffsetsResponse
-	45, // 73: sluice.v1.Sluice.FetchOffsets:output_type -> sluice.v1.FetchOffsetsResponse
-	48, // 74: sluice.v1.Sluice.ListGroups:output_type -> sluice.v1.ListGroupsResponse
-	51, // 75: sluice.v1.Sluice.DescribeGroup:output_type -> sluice.v1.DescribeGroupResponse
-	53, // 76: sluice.v1.Sluice.ResetOffsets:output_type -> sluice.v1.ResetOffsetsResponse
-	55, // 77: sluice.v1.Sluice.DeleteGroup:output_type -> sluice.v1.DeleteGroupResponse
-	58, // 78: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
-	60, // 79: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
-	62, // 80: sluice.v1.SluiceInternal.PartitionOffsets:output_type -> sluice.v1.PartitionOffsetsResponse
-	57, // [57:81] is the sub-list for method output_type
-	33, // [33:57] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	56, // 28: sluice.v1.CreateQueueRequest.queue:type_name -> sluice.v1.Queue
+	56, // 29: sluice.v1.CreateQueueResponse.queue:type_name -> sluice.v1.Queue
+	56, // 30: sluice.v1.ListQueuesResponse.queues:type_name -> sluice.v1.Queue
+	56, // 31: sluice.v1.DescribeQueueResponse.queue:type_name -> sluice.v1.Queue
+	64, // 32: sluice.v1.DescribeQueueResponse.partitions:type_name -> sluice.v1.QueuePartitionStats
+	67, // 33: sluice.v1.QueueMessage.headers:type_name -> sluice.v1.Header
+	66, // 34: sluice.v1.ReceiveMessagesResponse.messages:type_name -> sluice.v1.QueueMessage
+	5,  // 35: sluice.v1.ReceiptResult.error:type_name -> sluice.v1.ErrorDetail
+	70, // 36: sluice.v1.AckMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
+	70, // 37: sluice.v1.NackMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
+	70, // 38: sluice.v1.ExtendMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
+	78, // 39: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
+	4,  // 40: sluice.v1.PartitionOffsetsRequest.op:type_name -> sluice.v1.PartitionOffsetsOp
+	39, // 41: sluice.v1.PartitionOffsetsRequest.offsets:type_name -> sluice.v1.OffsetCommit
+	3,  // 42: sluice.v1.PartitionOffsetsRequest.reset_spec:type_name -> sluice.v1.ResetSpec
+	43, // 43: sluice.v1.PartitionOffsetsResponse.offsets:type_name -> sluice.v1.PartitionOffset
+	7,  // 44: sluice.v1.Sluice.GetCluster:input_type -> sluice.v1.GetClusterRequest
+	11, // 45: sluice.v1.Sluice.GetMetadata:input_type -> sluice.v1.GetMetadataRequest
+	13, // 46: sluice.v1.Sluice.CreateStream:input_type -> sluice.v1.CreateStreamRequest
+	15, // 47: sluice.v1.Sluice.DescribeStream:input_type -> sluice.v1.DescribeStreamRequest
+	17, // 48: sluice.v1.Sluice.ListStreams:input_type -> sluice.v1.ListStreamsRequest
+	19, // 49: sluice.v1.Sluice.DeleteStream:input_type -> sluice.v1.DeleteStreamRequest
+	21, // 50: sluice.v1.Sluice.AlterStream:input_type -> sluice.v1.AlterStreamRequest
+	23, // 51: sluice.v1.Sluice.InitProducer:input_type -> sluice.v1.InitProducerRequest
+	25, // 52: sluice.v1.Sluice.Produce:input_type -> sluice.v1.ProduceRequest
+	27, // 53: sluice.v1.Sluice.Fetch:input_type -> sluice.v1.FetchRequest
+	29, // 54: sluice.v1.Sluice.Follow:input_type -> sluice.v1.FollowRequest
+	30, // 55: sluice.v1.Sluice.ListOffsets:input_type -> sluice.v1.ListOffsetsRequest
+	33, // 56: sluice.v1.Sluice.JoinGroup:input_type -> sluice.v1.JoinGroupRequest
+	35, // 57: sluice.v1.Sluice.GroupHeartbeat:input_type -> sluice.v1.GroupHeartbeatRequest
+	37, // 58: sluice.v1.Sluice.LeaveGroup:input_type -> sluice.v1.LeaveGroupRequest
+	40, // 59: sluice.v1.Sluice.CommitOffsets:input_type -> sluice.v1.CommitOffsetsRequest
+	44, // 60: sluice.v1.Sluice.FetchOffsets:input_type -> sluice.v1.FetchOffsetsRequest
+	47, // 61: sluice.v1.Sluice.ListGroups:input_type -> sluice.v1.ListGroupsRequest
+	50, // 62: sluice.v1.Sluice.DescribeGroup:input_type -> sluice.v1.DescribeGroupRequest
+	52, // 63: sluice.v1.Sluice.ResetOffsets:input_type -> sluice.v1.ResetOffsetsRequest
+	54, // 64: sluice.v1.Sluice.DeleteGroup:input_type -> sluice.v1.DeleteGroupRequest
+	57, // 65: sluice.v1.Sluice.CreateQueue:input_type -> sluice.v1.CreateQueueRequest
+	59, // 66: sluice.v1.Sluice.DeleteQueue:input_type -> sluice.v1.DeleteQueueRequest
+	61, // 67: sluice.v1.Sluice.ListQueues:input_type -> sluice.v1.ListQueuesRequest
+	63, // 68: sluice.v1.Sluice.DescribeQueue:input_type -> sluice.v1.DescribeQueueRequest
+	68, // 69: sluice.v1.Sluice.ReceiveMessages:input_type -> sluice.v1.ReceiveMessagesRequest
+	71, // 70: sluice.v1.Sluice.AckMessages:input_type -> sluice.v1.AckMessagesRequest
+	73, // 71: sluice.v1.Sluice.NackMessages:input_type -> sluice.v1.NackMessagesRequest
+	75, // 72: sluice.v1.Sluice.ExtendMessages:input_type -> sluice.v1.ExtendMessagesRequest
+	77, // 73: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
+	80, // 74: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
+	82, // 75: sluice.v1.SluiceInternal.PartitionOffsets:input_type -> sluice.v1.PartitionOffsetsRequest
+	8,  // 76: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
+	12, // 77: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
+	14, // 78: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
+	16, // 79: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
+	18, // 80: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
+	20, // 81: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
+	22, // 82: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
+	24, // 83: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
+	26, // 84: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
+	28, // 85: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
+	28, // 86: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
+	31, // 87: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
+	34, // 88: sluice.v1.Sluice.JoinGroup:output_type -> sluice.v1.JoinGroupResponse
+	36, // 89: sluice.v1.Sluice.GroupHeartbeat:output_type -> sluice.v1.GroupHeartbeatResponse
+	38, // 90: sluice.v1.Sluice.LeaveGroup:output_type -> sluice.v1.LeaveGroupResponse
+	42, // 91: sluice.v1.Sluice.CommitOffsets:output_type -> sluice.v1.CommitOffsetsResponse
+	45, // 92: sluice.v1.Sluice.FetchOffsets:output_type -> sluice.v1.FetchOffsetsResponse
+	48, // 93: sluice.v1.Sluice.ListGroups:output_type -> sluice.v1.ListGroupsResponse
+	51, // 94: sluice.v1.Sluice.DescribeGroup:output_type -> sluice.v1.DescribeGroupResponse
+	53, // 95: sluice.v1.Sluice.ResetOffsets:output_type -> sluice.v1.ResetOffsetsResponse
+	55, // 96: sluice.v1.Sluice.DeleteGroup:output_type -> sluice.v1.DeleteGroupResponse
+	58, // 97: sluice.v1.Sluice.CreateQueue:output_type -> sluice.v1.CreateQueueResponse
+	60, // 98: sluice.v1.Sluice.DeleteQueue:output_type -> sluice.v1.DeleteQueueResponse
+	62, // 99: sluice.v1.Sluice.ListQueues:output_type -> sluice.v1.ListQueuesResponse
+	65, // 100: sluice.v1.Sluice.DescribeQueue:output_type -> sluice.v1.DescribeQueueResponse
+	69, // 101: sluice.v1.Sluice.ReceiveMessages:output_type -> sluice.v1.ReceiveMessagesResponse
+	72, // 102: sluice.v1.Sluice.AckMessages:output_type -> sluice.v1.AckMessagesResponse
+	74, // 103: sluice.v1.Sluice.NackMessages:output_type -> sluice.v1.NackMessagesResponse
+	76, // 104: sluice.v1.Sluice.ExtendMessages:output_type -> sluice.v1.ExtendMessagesResponse
+	79, // 105: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
+	81, // 106: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
+	83, // 107: sluice.v1.SluiceInternal.PartitionOffsets:output_type -> sluice.v1.PartitionOffsetsResponse
+	76, // [76:108] is the sub-list for method output_type
+	44, // [44:76] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_sluice_proto_init() }
@@ -4409,7 +5789,7 @@ func file_sluice_v1_sluice_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_sluice_proto_rawDesc), len(file_sluice_v1_sluice_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   58,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

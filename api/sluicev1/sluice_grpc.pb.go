@@ -29,27 +29,35 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Sluice_GetCluster_FullMethodName     = "/sluice.v1.Sluice/GetCluster"
-	Sluice_GetMetadata_FullMethodName    = "/sluice.v1.Sluice/GetMetadata"
-	Sluice_CreateStream_FullMethodName   = "/sluice.v1.Sluice/CreateStream"
-	Sluice_DescribeStream_FullMethodName = "/sluice.v1.Sluice/DescribeStream"
-	Sluice_ListStreams_FullMethodName    = "/sluice.v1.Sluice/ListStreams"
-	Sluice_DeleteStream_FullMethodName   = "/sluice.v1.Sluice/DeleteStream"
-	Sluice_AlterStream_FullMethodName    = "/sluice.v1.Sluice/AlterStream"
-	Sluice_InitProducer_FullMethodName   = "/sluice.v1.Sluice/InitProducer"
-	Sluice_Produce_FullMethodName        = "/sluice.v1.Sluice/Produce"
-	Sluice_Fetch_FullMethodName          = "/sluice.v1.Sluice/Fetch"
-	Sluice_Follow_FullMethodName         = "/sluice.v1.Sluice/Follow"
-	Sluice_ListOffsets_FullMethodName    = "/sluice.v1.Sluice/ListOffsets"
-	Sluice_JoinGroup_FullMethodName      = "/sluice.v1.Sluice/JoinGroup"
-	Sluice_GroupHeartbeat_FullMethodName = "/sluice.v1.Sluice/GroupHeartbeat"
-	Sluice_LeaveGroup_FullMethodName     = "/sluice.v1.Sluice/LeaveGroup"
-	Sluice_CommitOffsets_FullMethodName  = "/sluice.v1.Sluice/CommitOffsets"
-	Sluice_FetchOffsets_FullMethodName   = "/sluice.v1.Sluice/FetchOffsets"
-	Sluice_ListGroups_FullMethodName     = "/sluice.v1.Sluice/ListGroups"
-	Sluice_DescribeGroup_FullMethodName  = "/sluice.v1.Sluice/DescribeGroup"
-	Sluice_ResetOffsets_FullMethodName   = "/sluice.v1.Sluice/ResetOffsets"
-	Sluice_DeleteGroup_FullMethodName    = "/sluice.v1.Sluice/DeleteGroup"
+	Sluice_GetCluster_FullMethodName      = "/sluice.v1.Sluice/GetCluster"
+	Sluice_GetMetadata_FullMethodName     = "/sluice.v1.Sluice/GetMetadata"
+	Sluice_CreateStream_FullMethodName    = "/sluice.v1.Sluice/CreateStream"
+	Sluice_DescribeStream_FullMethodName  = "/sluice.v1.Sluice/DescribeStream"
+	Sluice_ListStreams_FullMethodName     = "/sluice.v1.Sluice/ListStreams"
+	Sluice_DeleteStream_FullMethodName    = "/sluice.v1.Sluice/DeleteStream"
+	Sluice_AlterStream_FullMethodName     = "/sluice.v1.Sluice/AlterStream"
+	Sluice_InitProducer_FullMethodName    = "/sluice.v1.Sluice/InitProducer"
+	Sluice_Produce_FullMethodName         = "/sluice.v1.Sluice/Produce"
+	Sluice_Fetch_FullMethodName           = "/sluice.v1.Sluice/Fetch"
+	Sluice_Follow_FullMethodName          = "/sluice.v1.Sluice/Follow"
+	Sluice_ListOffsets_FullMethodName     = "/sluice.v1.Sluice/ListOffsets"
+	Sluice_JoinGroup_FullMethodName       = "/sluice.v1.Sluice/JoinGroup"
+	Sluice_GroupHeartbeat_FullMethodName  = "/sluice.v1.Sluice/GroupHeartbeat"
+	Sluice_LeaveGroup_FullMethodName      = "/sluice.v1.Sluice/LeaveGroup"
+	Sluice_CommitOffsets_FullMethodName   = "/sluice.v1.Sluice/CommitOffsets"
+	Sluice_FetchOffsets_FullMethodName    = "/sluice.v1.Sluice/FetchOffsets"
+	Sluice_ListGroups_FullMethodName      = "/sluice.v1.Sluice/ListGroups"
+	Sluice_DescribeGroup_FullMethodName   = "/sluice.v1.Sluice/DescribeGroup"
+	Sluice_ResetOffsets_FullMethodName    = "/sluice.v1.Sluice/ResetOffsets"
+	Sluice_DeleteGroup_FullMethodName     = "/sluice.v1.Sluice/DeleteGroup"
+	Sluice_CreateQueue_FullMethodName     = "/sluice.v1.Sluice/CreateQueue"
+	Sluice_DeleteQueue_FullMethodName     = "/sluice.v1.Sluice/DeleteQueue"
+	Sluice_ListQueues_FullMethodName      = "/sluice.v1.Sluice/ListQueues"
+	Sluice_DescribeQueue_FullMethodName   = "/sluice.v1.Sluice/DescribeQueue"
+	Sluice_ReceiveMessages_FullMethodName = "/sluice.v1.Sluice/ReceiveMessages"
+	Sluice_AckMessages_FullMethodName     = "/sluice.v1.Sluice/AckMessages"
+	Sluice_NackMessages_FullMethodName    = "/sluice.v1.Sluice/NackMessages"
+	Sluice_ExtendMessages_FullMethodName  = "/sluice.v1.Sluice/ExtendMessages"
 )
 
 // SluiceClient is the client API for Sluice service.
@@ -107,6 +115,25 @@ type SluiceClient interface {
 	// DeleteGroup removes a group and its committed offsets; refused while
 	// the group has members.
 	DeleteGroup(ctx context.Context, in *DeleteGroupRequest, opts ...grpc.CallOption) (*DeleteGroupResponse, error)
+	// Queues: SQS-style views over a stream. A message is sent by producing
+	// a record to the queue's stream (header "sluice-delay-ms" delays it).
+	// The definitions are metadata (admin calls, on the metadata leader);
+	// receive, ack, nack and extend go to a partition's leader, like Fetch:
+	// each partition of the stream is received from on its own.
+	CreateQueue(ctx context.Context, in *CreateQueueRequest, opts ...grpc.CallOption) (*CreateQueueResponse, error)
+	DeleteQueue(ctx context.Context, in *DeleteQueueRequest, opts ...grpc.CallOption) (*DeleteQueueResponse, error)
+	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
+	DescribeQueue(ctx context.Context, in *DescribeQueueRequest, opts ...grpc.CallOption) (*DescribeQueueResponse, error)
+	// ReceiveMessages leases up to max visible messages of one partition
+	// for the visibility timeout, waiting up to wait_ms (at most 20 s) for
+	// one to become visible.
+	ReceiveMessages(ctx context.Context, in *ReceiveMessagesRequest, opts ...grpc.CallOption) (*ReceiveMessagesResponse, error)
+	// AckMessages deletes messages from the queue by receipt (idempotent).
+	AckMessages(ctx context.Context, in *AckMessagesRequest, opts ...grpc.CallOption) (*AckMessagesResponse, error)
+	// NackMessages makes leased messages visible again, after delay_ms.
+	NackMessages(ctx context.Context, in *NackMessagesRequest, opts ...grpc.CallOption) (*NackMessagesResponse, error)
+	// ExtendMessages changes leases to end visibility_ms from now.
+	ExtendMessages(ctx context.Context, in *ExtendMessagesRequest, opts ...grpc.CallOption) (*ExtendMessagesResponse, error)
 }
 
 type sluiceClient struct {
@@ -336,6 +363,86 @@ func (c *sluiceClient) DeleteGroup(ctx context.Context, in *DeleteGroupRequest, 
 	return out, nil
 }
 
+func (c *sluiceClient) CreateQueue(ctx context.Context, in *CreateQueueRequest, opts ...grpc.CallOption) (*CreateQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateQueueResponse)
+	err := c.cc.Invoke(ctx, Sluice_CreateQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) DeleteQueue(ctx context.Context, in *DeleteQueueRequest, opts ...grpc.CallOption) (*DeleteQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteQueueResponse)
+	err := c.cc.Invoke(ctx, Sluice_DeleteQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListQueuesResponse)
+	err := c.cc.Invoke(ctx, Sluice_ListQueues_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) DescribeQueue(ctx context.Context, in *DescribeQueueRequest, opts ...grpc.CallOption) (*DescribeQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeQueueResponse)
+	err := c.cc.Invoke(ctx, Sluice_DescribeQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) ReceiveMessages(ctx context.Context, in *ReceiveMessagesRequest, opts ...grpc.CallOption) (*ReceiveMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReceiveMessagesResponse)
+	err := c.cc.Invoke(ctx, Sluice_ReceiveMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) AckMessages(ctx context.Context, in *AckMessagesRequest, opts ...grpc.CallOption) (*AckMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckMessagesResponse)
+	err := c.cc.Invoke(ctx, Sluice_AckMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) NackMessages(ctx context.Context, in *NackMessagesRequest, opts ...grpc.CallOption) (*NackMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NackMessagesResponse)
+	err := c.cc.Invoke(ctx, Sluice_NackMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sluiceClient) ExtendMessages(ctx context.Context, in *ExtendMessagesRequest, opts ...grpc.CallOption) (*ExtendMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExtendMessagesResponse)
+	err := c.cc.Invoke(ctx, Sluice_ExtendMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SluiceServer is the server API for Sluice service.
 // All implementations must embed UnimplementedSluiceServer
 // for forward compatibility.
@@ -391,6 +498,25 @@ type SluiceServer interface {
 	// DeleteGroup removes a group and its committed offsets; refused while
 	// the group has members.
 	DeleteGroup(context.Context, *DeleteGroupRequest) (*DeleteGroupResponse, error)
+	// Queues: SQS-style views over a stream. A message is sent by producing
+	// a record to the queue's stream (header "sluice-delay-ms" delays it).
+	// The definitions are metadata (admin calls, on the metadata leader);
+	// receive, ack, nack and extend go to a partition's leader, like Fetch:
+	// each partition of the stream is received from on its own.
+	CreateQueue(context.Context, *CreateQueueRequest) (*CreateQueueResponse, error)
+	DeleteQueue(context.Context, *DeleteQueueRequest) (*DeleteQueueResponse, error)
+	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
+	DescribeQueue(context.Context, *DescribeQueueRequest) (*DescribeQueueResponse, error)
+	// ReceiveMessages leases up to max visible messages of one partition
+	// for the visibility timeout, waiting up to wait_ms (at most 20 s) for
+	// one to become visible.
+	ReceiveMessages(context.Context, *ReceiveMessagesRequest) (*ReceiveMessagesResponse, error)
+	// AckMessages deletes messages from the queue by receipt (idempotent).
+	AckMessages(context.Context, *AckMessagesRequest) (*AckMessagesResponse, error)
+	// NackMessages makes leased messages visible again, after delay_ms.
+	NackMessages(context.Context, *NackMessagesRequest) (*NackMessagesResponse, error)
+	// ExtendMessages changes leases to end visibility_ms from now.
+	ExtendMessages(context.Context, *ExtendMessagesRequest) (*ExtendMessagesResponse, error)
 	mustEmbedUnimplementedSluiceServer()
 }
 
@@ -463,6 +589,30 @@ func (UnimplementedSluiceServer) ResetOffsets(context.Context, *ResetOffsetsRequ
 }
 func (UnimplementedSluiceServer) DeleteGroup(context.Context, *DeleteGroupRequest) (*DeleteGroupResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteGroup not implemented")
+}
+func (UnimplementedSluiceServer) CreateQueue(context.Context, *CreateQueueRequest) (*CreateQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateQueue not implemented")
+}
+func (UnimplementedSluiceServer) DeleteQueue(context.Context, *DeleteQueueRequest) (*DeleteQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteQueue not implemented")
+}
+func (UnimplementedSluiceServer) ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListQueues not implemented")
+}
+func (UnimplementedSluiceServer) DescribeQueue(context.Context, *DescribeQueueRequest) (*DescribeQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeQueue not implemented")
+}
+func (UnimplementedSluiceServer) ReceiveMessages(context.Context, *ReceiveMessagesRequest) (*ReceiveMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReceiveMessages not implemented")
+}
+func (UnimplementedSluiceServer) AckMessages(context.Context, *AckMessagesRequest) (*AckMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AckMessages not implemented")
+}
+func (UnimplementedSluiceServer) NackMessages(context.Context, *NackMessagesRequest) (*NackMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NackMessages not implemented")
+}
+func (UnimplementedSluiceServer) ExtendMessages(context.Context, *ExtendMessagesRequest) (*ExtendMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExtendMessages not implemented")
 }
 func (UnimplementedSluiceServer) mustEmbedUnimplementedSluiceServer() {}
 func (UnimplementedSluiceServer) testEmbeddedByValue()                {}
@@ -856,6 +1006,150 @@ func _Sluice_DeleteGroup_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sluice_CreateQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).CreateQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_CreateQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).CreateQueue(ctx, req.(*CreateQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_DeleteQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).DeleteQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_DeleteQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).DeleteQueue(ctx, req.(*DeleteQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_ListQueues_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListQueuesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).ListQueues(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_ListQueues_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).ListQueues(ctx, req.(*ListQueuesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_DescribeQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).DescribeQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_DescribeQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).DescribeQueue(ctx, req.(*DescribeQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_ReceiveMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReceiveMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).ReceiveMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_ReceiveMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).ReceiveMessages(ctx, req.(*ReceiveMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_AckMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).AckMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_AckMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).AckMessages(ctx, req.(*AckMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_NackMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NackMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).NackMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_NackMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).NackMessages(ctx, req.(*NackMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Sluice_ExtendMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExtendMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).ExtendMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_ExtendMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).ExtendMessages(ctx, req.(*ExtendMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Sluice_ServiceDesc is the grpc.ServiceDesc for Sluice service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -942,6 +1236,38 @@ var Sluice_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteGroup",
 			Handler:    _Sluice_DeleteGroup_Handler,
+		},
+		{
+			MethodName: "CreateQueue",
+			Handler:    _Sluice_CreateQueue_Handler,
+		},
+		{
+			MethodName: "DeleteQueue",
+			Handler:    _Sluice_DeleteQueue_Handler,
+		},
+		{
+			MethodName: "ListQueues",
+			Handler:    _Sluice_ListQueues_Handler,
+		},
+		{
+			MethodName: "DescribeQueue",
+			Handler:    _Sluice_DescribeQueue_Handler,
+		},
+		{
+			MethodName: "ReceiveMessages",
+			Handler:    _Sluice_ReceiveMessages_Handler,
+		},
+		{
+			MethodName: "AckMessages",
+			Handler:    _Sluice_AckMessages_Handler,
+		},
+		{
+			MethodName: "NackMessages",
+			Handler:    _Sluice_NackMessages_Handler,
+		},
+		{
+			MethodName: "ExtendMessages",
+			Handler:    _Sluice_ExtendMessages_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicedb/sluice/log"
 	"github.com/sluicedb/sluice/metadata"
 	"github.com/sluicedb/sluice/partition"
+	"github.com/sluicedb/sluice/queue"
 	"github.com/sluicedb/sluice/replication"
 	"github.com/sluicedb/sluice/server"
 )
@@ -125,6 +126,19 @@ var rules = []rule{
 	{is(partition.ErrInvalidOffsetCommit), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
 	{is(partition.ErrOffsetBeyondLogEnd), codes.OutOfRange, sluicev1.ErrorCode_ERROR_CODE_OFFSET_OUT_OF_RANGE, false},
 	{is(partition.ErrOffsetTableFull), codes.ResourceExhausted, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+
+	// Queues.
+	{is(metadata.ErrQueueNotFound), codes.NotFound, sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_QUEUE, false},
+	{is(metadata.ErrQueueExists), codes.AlreadyExists, sluicev1.ErrorCode_ERROR_CODE_QUEUE_EXISTS, false},
+	{is(metadata.ErrStreamInUse), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_STREAM_IN_USE, false},
+	{is(consumergroup.ErrInvalidReceipt), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_INVALID_RECEIPT, false},
+	{is(queue.ErrWrongPartition), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_RECEIPT, false},
+	{is(queue.ErrInvalidArgument), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{is(consumergroup.ErrInvalidFilter), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{is(partition.ErrInvalidQueueUpdate), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{is(partition.ErrQueueOffsetOutOfRange), codes.OutOfRange, sluicev1.ErrorCode_ERROR_CODE_OFFSET_OUT_OF_RANGE, false},
+	{is(partition.ErrQueueTableFull), codes.ResourceExhausted, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{is(partition.ErrUnknownQueue), codes.Internal, sluicev1.ErrorCode_ERROR_CODE_INTERNAL, false},
 
 	// Broken state: a bug or damage, never the client's doing. Listed so
 	// that they are INTERNAL on purpose (and logged), not by default.

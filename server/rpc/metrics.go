@@ -32,6 +32,7 @@ type metrics struct {
 	grpcInFlight    *prometheus.GaugeVec   // by method
 	groupJoins      prometheus.Counter
 	offsetCommits   prometheus.Counter
+	deadLettered    prometheus.Counter
 }
 
 func newMetrics(node *server.Node) (*metrics, error) {
@@ -66,11 +67,13 @@ func newMetrics(node *server.Node) (*metrics, error) {
 			Help: "Consumer group joins answered by this node's coordinator."}),
 		offsetCommits: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_group_offset_commits_total",
 			Help: "Partition offsets committed through this node's coordinator."}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_queue_dead_lettered_total",
+			Help: "Queue messages moved to their dead-letter stream by this node."}),
 	}
 	for _, c := range []prometheus.Collector{m.produceRequests, m.produceLatency, m.producedBytes, m.fetchRequests,
 		m.fetchLatency, m.fetchedBytes, m.followMessages, m.reorder, m.noAckLost, m.grpcRequests, m.grpcInFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.groupJoins, m.offsetCommits, &partitionCollector{node: node}, &groupCollector{node: node}} {
+		m.groupJoins, m.offsetCommits, m.deadLettered, &partitionCollector{node: node}, &groupCollector{node: node}} {
 		if err := m.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("rpc: metrics: %w", err)
 		}

@@ -34,6 +34,7 @@ type service struct {
 	reorder     reorderTracker
 	noAcks      noAckQueues
 	offsetBatch offsetBatcher
+	engines     engines
 
 	stop chan struct{} // closed by beginStop
 	wg   sync.WaitGroup
@@ -55,6 +56,7 @@ func newService(node *server.Node, lg *slog.Logger, reorderWait time.Duration) (
 	s.reorder.mu.producers = map[producerKey]*producerState{}
 	s.noAcks.mu.queues = map[string]*noAckQueue{}
 	s.offsetBatch.lanes = map[offsetLane]*laneQueue{}
+	s.engines.m = map[engineKey]*engineEntry{}
 	return s, nil
 }
 

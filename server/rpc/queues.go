@@ -1,0 +1,421 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/sluicedb/sluice/api/sluicev1"
+	"github.com/sluicedb/sluice/batch"
+	"github.com/sluicedb/sluice/consumergroup"
+	"github.com/sluicedb/sluice/metadata"
+	"github.com/sluicedb/sluice/queue"
+)
+
+// Queues: the definitions are metadata (admin calls, forwarded to the
+// metadata leader); receive, ack, nack and extend run on the partition's
+// leader, which keeps one queue.Engine per queue and partition for its
+// term of leadership (a new term starts with no leases: what was in
+// flight is delivered again). A receive that meets messages received
+// MaxReceives times writes them to the dead-letter stream (a produce,
+// forwarded to its leaders) and then marks them done.
+
+const (
+	// maxReceiveWait bounds a receive's long poll (SQS: 20 s).
+	maxReceiveWait = 20 * time.Second
+	// receivePoll is the longest a waiting receive sleeps between looks
+	// when nothing signals it (a lease that ends, say, on another node's
+	// clock); new records wake it at once.
+	receivePoll = 250 * time.Millisecond
+)
+
+// engines are the queue engines of the partitions this node leads.
+type engines struct {
+	mu sync.Mutex
+	m  map[engineKey]*engineEntry // Protected by mu.
+}
+
+type engineKey struct {
+	queue       string
+	incarnation uint64
+	partition   string // raft group id
+}
+
+type engineEntry struct {
+	eng  *queue.Engine
+	term uint64
+	cfg  metadata.Queue
+}
+
+// engine returns the engine of queue q on partition p, which this node
+// must lead: a new one when the term or the queue's settings changed.
+func (s *service) engine(ctx context.Context, v *metadata.View, q *metadata.Queue, p *metadata.Partition) (*queue.Engine, error) {
+	r, g, err := s.leaderReplica(ctx, v, p)
+	if err != nil {
+		return nil, err
+	}
+	term := g.Term()
+	k := engineKey{q.Name, q.Incarnation, p.ID}
+	s.engines.mu.Lock()
+	defer s.engines.mu.Unlock()
+	if e := s.engines.m[k]; e != nil && e.term == term && e.cfg == *q {
+		return e.eng, nil
+	}
+	var f *consumergroup.Filter
+	if q.Filter != "" {
+		if f, err = consumergroup.ParseFilter(q.Filter); err != nil {
+			return nil, err
+		}
+	}
+	cfg := queue.Config{Name: stateName(q), Visibility: time.Duration(q.VisibilityTimeoutMs) * time.Millisecond,
+		MaxReceives: uint32(max(q.MaxReceives, 0)), Delay: time.Duration(q.DelayMs) * time.Millisecond, FIFO: q.FIFO, Filter: f}
+	eng, err := queue.NewEngine(cfg, r, int32(p.Index), term, nil)
+	if err != nil {
+		return nil, err
+	}
+	for old := range s.engines.m {
+		if old.queue == k.queue && old.partition == k.partition {
+			delete(s.engines.m, old) // an older incarnation or term
+		}
+	}
+	s.engines.m[k] = &engineEntry{eng: eng, term: term, cfg: *q}
+	return eng, nil
+}
+
+// stateName is the name of a queue's state in its partitions: the name
+// and the incarnation, so a queue deleted and created again starts afresh.
+func stateName(q *metadata.Queue) string { return fmt.Sprintf("%s.%d", q.Name, q.Incarnation) }
+
+// queueOf looks a queue and one of its stream's partitions up.
+func queueOf(v *metadata.View, name string, part int32) (*metadata.Queue, *metadata.Partition, error) {
+	q := v.Queue(name)
+	if q == nil {
+		return nil, nil, fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, name)
+	}
+	_, p, err := lookup(v, q.Stream, part)
+	return q, p, err
+}
+
+func (a *api) ReceiveMessages(ctx context.Context, req *sluicev1.ReceiveMessagesRequest) (*sluicev1.ReceiveMessagesResponse, error) {
+	s := a.svc
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	resp, err := s.receive(ctx, req)
+	if err != nil {
+		return nil, s.status("ReceiveMessages", err)
+	}
+	return resp, nil
+}
+
+func (s *service) receive(ctx context.Context, req *sluicev1.ReceiveMessagesRequest) (*sluicev1.ReceiveMessagesResponse, error) {
+	wait := time.Duration(req.GetWaitMs()) * time.Millisecond
+	if req.GetMax() < 1 || req.GetMax() > queue.MaxReceive || wait < 0 || wait > maxReceiveWait {
+		return nil, fmt.Errorf("%w: max %d (1 to %d), wait_ms %d (0 to %d)", ErrInvalidArgument,
+			req.GetMax(), queue.MaxReceive, req.GetWaitMs(), maxReceiveWait.Milliseconds())
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		v := s.node.Metadata()
+		q, p, err := queueOf(v, req.GetQueue(), req.GetPartition())
+		if err != nil {
+			return nil, err
+		}
+		eng, err := s.engine(ctx, v, q, p)
+		if err != nil {
+			return nil, err
+		}
+		res, err := eng.Receive(ctx, int(req.GetMax()))
+		if err != nil {
+			return nil, err
+		}
+		if len(res.DeadLetter) > 0 {
+			if err := s.deadLetter(ctx, v, q, eng, res.DeadLetter); err != nil {
+				s.log.Warn("rpc: dead-lettering", "queue", q.Name, "err", err)
+			}
+		}
+		now := time.Now()
+		if len(res.Messages) > 0 || !now.Before(deadline) {
+			out := &sluicev1.ReceiveMessagesResponse{}
+			for _, m := range res.Messages {
+				out.Messages = append(out.Messages, messageOf(p.Index, m))
+			}
+			return out, nil
+		}
+		until := now.Add(receivePoll)
+		if deadline.Before(until) {
+			until = deadline
+		}
+		if !res.NextVisible.IsZero() && res.NextVisible.Before(until) {
+			until = res.NextVisible
+		}
+		if err := s.waitRecords(ctx, p, until); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitRecords waits until partition p has records past its high watermark
+// as it is now, or until.
+func (s *service) waitRecords(ctx context.Context, p *metadata.Partition, until time.Time) error {
+	r, _ := s.node.Partition(p.ID)
+	if r == nil {
+		return s.notLeader(fmt.Sprintf("stream %q partition %d", p.Stream, p.Index), "")
+	}
+	wctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	if _, err := r.Fetch(wctx, nil, r.HighWatermark(), 1); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func messageOf(part int, m queue.Message) *sluicev1.QueueMessage {
+	qm := &sluicev1.QueueMessage{Partition: int32(part), Offset: m.Record.Offset, TimestampMs: m.Record.Timestamp,
+		Key: m.Record.Key, KeyNull: m.Record.Key == nil, Value: m.Record.Value, Receipt: m.Receipt, ReceiveCount: m.ReceiveCount}
+	for _, h := range m.Record.Headers {
+		qm.Headers = append(qm.Headers, &sluicev1.Header{Key: h.Key, Value: h.Value})
+	}
+	return qm
+}
+
+// deadLetter writes recs to q's dead-letter stream, partitioned by key,
+// then marks them done in q. Records that could not be written stay
+// pending (and are tried again at the next receive).
+func (s *service) deadLetter(ctx context.Context, v *metadata.View, q *metadata.Queue, eng *queue.Engine, recs []batch.Record) error {
+	dlq := v.Stream(q.DeadLetterStream)
+	if dlq == nil {
+		return fmt.Errorf("%w: dead-letter stream %q of queue %q", metadata.ErrStreamNotFound, q.DeadLetterStream, q.Name)
+	}
+	byPart := map[int][]batch.Record{}
+	for _, r := range recs {
+		i := metadata.PartitionFor(dlq, r.Key)
+		if r.Key == nil {
+			i = int(r.Offset % int64(len(dlq.Partitions)))
+		}
+		byPart[i] = append(byPart[i], r)
+	}
+	var moved []int64
+	var first error
+	for i, rs := range byPart {
+		b, err := batch.Append(nil, rs, batch.EncodeOptions{ProducerID: -1})
+		if err == nil {
+			_, err = s.produce(ctx, &sluicev1.ProduceRequest{Stream: dlq.Name, Partition: int32(i), Batch: b})
+		}
+		if err != nil {
+			first = cmpErr(first, err)
+			continue
+		}
+		for _, r := range rs {
+			moved = append(moved, r.Offset)
+		}
+	}
+	if len(moved) > 0 {
+		first = cmpErr(first, eng.DeadLettered(ctx, moved))
+		s.metrics.deadLettered.Add(float64(len(moved)))
+	}
+	return first
+}
+
+func cmpErr(first, err error) error {
+	if first == nil {
+		return err
+	}
+	return first
+}
+
+// receiptCall runs fn for each receipt on the engine of the request's
+// queue and partition, answering each.
+func (s *service) receiptCall(ctx context.Context, queueName string, part int32, receipts []string, method string,
+	fn func(*queue.Engine, string) error) ([]*sluicev1.ReceiptResult, error) {
+	if len(receipts) == 0 || len(receipts) > queue.MaxReceive {
+		return nil, fmt.Errorf("%w: %d receipts (1 to %d)", ErrInvalidArgument, len(receipts), queue.MaxReceive)
+	}
+	v := s.node.Metadata()
+	q, p, err := queueOf(v, queueName, part)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := s.engine(ctx, v, q, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*sluicev1.ReceiptResult, len(receipts))
+	for i, rc := range receipts {
+		out[i] = &sluicev1.ReceiptResult{Receipt: rc}
+		if err := fn(eng, rc); err != nil {
+			out[i].Error, out[i].ErrorMessage = s.detail(method, err)
+		}
+	}
+	return out, nil
+}
+
+func (a *api) AckMessages(ctx context.Context, req *sluicev1.AckMessagesRequest) (*sluicev1.AckMessagesResponse, error) {
+	s := a.svc
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	res, err := s.receiptCall(ctx, req.GetQueue(), req.GetPartition(), req.GetReceipts(), "AckMessages",
+		func(e *queue.Engine, rc string) error { return e.Ack(ctx, rc) })
+	if err != nil {
+		return nil, s.status("AckMessages", err)
+	}
+	return &sluicev1.AckMessagesResponse{Results: res}, nil
+}
+
+func (a *api) NackMessages(ctx context.Context, req *sluicev1.NackMessagesRequest) (*sluicev1.NackMessagesResponse, error) {
+	s := a.svc
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	d := time.Duration(req.GetDelayMs()) * time.Millisecond
+	res, err := s.receiptCall(ctx, req.GetQueue(), req.GetPartition(), req.GetReceipts(), "NackMessages",
+		func(e *queue.Engine, rc string) error { return e.Nack(rc, d) })
+	if err != nil {
+		return nil, s.status("NackMessages", err)
+	}
+	return &sluicev1.NackMessagesResponse{Results: res}, nil
+}
+
+func (a *api) ExtendMessages(ctx context.Context, req *sluicev1.ExtendMessagesRequest) (*sluicev1.ExtendMessagesResponse, error) {
+	s := a.svc
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	d := time.Duration(req.GetVisibilityMs()) * time.Millisecond
+	res, err := s.receiptCall(ctx, req.GetQueue(), req.GetPartition(), req.GetReceipts(), "ExtendMessages",
+		func(e *queue.Engine, rc string) error { return e.Extend(rc, d) })
+	if err != nil {
+		return nil, s.status("ExtendMessages", err)
+	}
+	return &sluicev1.ExtendMessagesResponse{Results: res}, nil
+}
+
+// Admin calls.
+
+func queueMsg(q *metadata.Queue) *sluicev1.Queue {
+	return &sluicev1.Queue{Name: q.Name, Stream: q.Stream, VisibilityTimeoutMs: q.VisibilityTimeoutMs, MaxReceives: q.MaxReceives,
+		DeadLetterStream: q.DeadLetterStream, DelayMs: q.DelayMs, Fifo: q.FIFO, Filter: q.Filter, Subscription: q.Subscription,
+		CreatedAtMs: q.CreatedAt}
+}
+
+func (a *api) CreateQueue(ctx context.Context, req *sluicev1.CreateQueueRequest) (*sluicev1.CreateQueueResponse, error) {
+	s := a.svc
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	qm := req.GetQueue()
+	if qm == nil {
+		return nil, s.status("CreateQueue", fmt.Errorf("%w: no queue", ErrInvalidArgument))
+	}
+	if req.GetCreateStream() && s.node.Metadata().Stream(qm.GetStream()) == nil {
+		parts := req.GetPartitions()
+		if parts == 0 {
+			parts = 1
+		}
+		_, err := a.CreateStream(ctx, &sluicev1.CreateStreamRequest{Name: qm.GetStream(), Partitions: parts})
+		if err != nil && !errors.Is(err, metadata.ErrStreamExists) && codeOfErr(err) != sluicev1.ErrorCode_ERROR_CODE_STREAM_EXISTS {
+			return nil, err
+		}
+	}
+	c := metadata.CreateQueue{Name: qm.GetName(), Stream: qm.GetStream(), VisibilityTimeoutMs: qm.GetVisibilityTimeoutMs(),
+		MaxReceives: qm.GetMaxReceives(), DeadLetterStream: qm.GetDeadLetterStream(), DelayMs: qm.GetDelayMs(), FIFO: qm.GetFifo(),
+		Filter: qm.GetFilter(), Subscription: qm.GetSubscription()}
+	q, err := s.node.CreateQueue(ctx, c)
+	if leader, ok := metaNotLeader(err); ok {
+		resp, err := forward(s, ctx, "metadata group", leader, func(ctx context.Context, cc *grpc.ClientConn) (*sluicev1.CreateQueueResponse, error) {
+			return sluicev1.NewSluiceClient(cc).CreateQueue(ctx, &sluicev1.CreateQueueRequest{Queue: qm})
+		})
+		if err != nil {
+			return nil, s.status("CreateQueue", err)
+		}
+		s.waitMetadata(ctx, metaCatchUp, func(v *metadata.View) bool { return v.Queue(qm.GetName()) != nil })
+		return resp, nil
+	}
+	if err != nil {
+		return nil, s.status("CreateQueue", err)
+	}
+	s.log.Info("rpc: queue created", "queue", q.Name, "stream", q.Stream)
+	return &sluicev1.CreateQueueResponse{Queue: queueMsg(q)}, nil
+}
+
+// codeOfErr returns the wire code of a status error.
+func codeOfErr(err error) sluicev1.ErrorCode {
+	if d := detailOf(err); d != nil {
+		return d.GetCode()
+	}
+	return sluicev1.ErrorCode_ERROR_CODE_UNSPECIFIED
+}
+
+func (a *api) DeleteQueue(ctx context.Context, req *sluicev1.DeleteQueueRequest) (*sluicev1.DeleteQueueResponse, error) {
+	s := a.svc
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	err := s.node.DeleteQueue(ctx, req.GetName())
+	if leader, ok := metaNotLeader(err); ok {
+		resp, err := forward(s, ctx, "metadata group", leader, func(ctx context.Context, cc *grpc.ClientConn) (*sluicev1.DeleteQueueResponse, error) {
+			return sluicev1.NewSluiceClient(cc).DeleteQueue(ctx, req)
+		})
+		if err != nil {
+			return nil, s.status("DeleteQueue", err)
+		}
+		s.waitMetadata(ctx, metaCatchUp, func(v *metadata.View) bool { return v.Queue(req.GetName()) == nil })
+		return resp, nil
+	}
+	if err != nil {
+		return nil, s.status("DeleteQueue", err)
+	}
+	s.log.Info("rpc: queue deleted", "queue", req.GetName())
+	return &sluicev1.DeleteQueueResponse{}, nil
+}
+
+func (a *api) ListQueues(_ context.Context, _ *sluicev1.ListQueuesRequest) (*sluicev1.ListQueuesResponse, error) {
+	out := &sluicev1.ListQueuesResponse{}
+	for _, q := range a.svc.node.Metadata().Queues() {
+		out.Queues = append(out.Queues, queueMsg(q))
+	}
+	return out, nil
+}
+
+func (a *api) DescribeQueue(ctx context.Context, req *sluicev1.DescribeQueueRequest) (*sluicev1.DescribeQueueResponse, error) {
+	s := a.svc
+	v := s.node.Metadata()
+	q := v.Queue(req.GetName())
+	if q == nil {
+		return nil, s.status("DescribeQueue", fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, req.GetName()))
+	}
+	out := &sluicev1.DescribeQueueResponse{Queue: queueMsg(q)}
+	if st := v.Stream(q.Stream); st != nil {
+		for i := range st.Partitions {
+			out.Partitions = append(out.Partitions, s.queueStats(ctx, v, q, &st.Partitions[i]))
+		}
+	}
+	return out, nil
+}
+
+// queueStats reads a partition's queue state where this node leads it; -1
+// elsewhere (the client asks each partition's leader for exact figures).
+func (s *service) queueStats(ctx context.Context, v *metadata.View, q *metadata.Queue, p *metadata.Partition) *sluicev1.QueuePartitionStats {
+	st := &sluicev1.QueuePartitionStats{Partition: int32(p.Index), Floor: -1, HighWatermark: -1, Pending: -1, InFlight: -1}
+	r, g := s.node.Partition(p.ID)
+	if r == nil || !g.IsLeader() {
+		return st
+	}
+	st.HighWatermark = r.HighWatermark()
+	if !r.QueueState(stateName(q), func(a *consumergroup.AckState) {
+		st.Floor = a.Floor()
+		st.Pending = st.HighWatermark - a.Floor() - a.DoneAbove()
+	}) {
+		st.Floor, st.Pending = r.LogStartOffset(), st.HighWatermark-r.LogStartOffset()
+	}
+	if eng, err := s.engine(ctx, v, q, p); err == nil {
+		st.InFlight = int64(eng.InFlight())
+	}
+	return st
+}

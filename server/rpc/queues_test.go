@@ -1,0 +1,175 @@
+package rpc
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sluicedb/sluice/api/sluicev1"
+)
+
+// TestQueueAPI walks a queue through the API: create (with its stream),
+// send by producing, receive (a long poll woken by the send), ack, nack,
+// dead-lettering at max receives, the errors of bad input, and a leader
+// failover, after which acked messages stay acked and the one in flight
+// is delivered again.
+func TestQueueAPI(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.waitReady()
+	ctx := testCtx(t, 2*time.Minute)
+	api := c.api(0)
+	c.createStream(0, "dead", 1, 3)
+	if _, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{CreateStream: true, Partitions: 1,
+		Queue: &sluicev1.Queue{Name: "jobs", Stream: "jobs", VisibilityTimeoutMs: 1000, MaxReceives: 2, DeadLetterStream: "dead"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.settle("jobs")
+	lead := c.partitionLeader("jobs", 0)
+	qapi := c.api(lead)
+	send := func(n int) {
+		t.Helper()
+		if _, err := qapi.Produce(ctx, &sluicev1.ProduceRequest{Stream: "jobs", Batch: records(t, 0, n, plain)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive := func(max, waitMs int32) []*sluicev1.QueueMessage {
+		t.Helper()
+		resp, err := qapi.ReceiveMessages(ctx, &sluicev1.ReceiveMessagesRequest{Queue: "jobs", Max: max, WaitMs: waitMs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetMessages()
+	}
+
+	// A long poll returns when a message is sent.
+	got := make(chan []*sluicev1.QueueMessage, 1)
+	go func() {
+		resp, err := qapi.ReceiveMessages(ctx, &sluicev1.ReceiveMessagesRequest{Queue: "jobs", Max: 10, WaitMs: 10000})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- resp.GetMessages()
+	}()
+	send(3)
+	first := <-got
+	if len(first) != 3 || first[0].GetReceiveCount() != 1 || first[0].GetReceipt() == "" {
+		t.Fatalf("long poll got %v", first)
+	}
+	// Ack one, nack one at once, let one expire.
+	ack, err := qapi.AckMessages(ctx, &sluicev1.AckMessagesRequest{Queue: "jobs", Receipts: []string{first[0].GetReceipt()}})
+	if err != nil || ack.GetResults()[0].GetError() != nil {
+		t.Fatalf("ack: %v %v", ack, err)
+	}
+	nack, err := qapi.NackMessages(ctx, &sluicev1.NackMessagesRequest{Queue: "jobs", Receipts: []string{first[1].GetReceipt()}})
+	if err != nil || nack.GetResults()[0].GetError() != nil {
+		t.Fatalf("nack: %v %v", nack, err)
+	}
+	again := receive(10, 0)
+	if len(again) != 1 || again[0].GetOffset() != 1 || again[0].GetReceiveCount() != 2 {
+		t.Fatalf("after the nack: %v", again)
+	}
+	// Offset 2's lease ends after 1 s; a waiting receive gets it then.
+	late := receive(10, 5000)
+	if len(late) != 1 || late[0].GetOffset() != 2 {
+		t.Fatalf("after the visibility timeout: %v", late)
+	}
+	// Offset 1 was received twice: at the next expiry it is dead-lettered.
+	waitFor(t, 10*time.Second, "offset 1 in the dead-letter stream", func() bool {
+		receive(10, 0)
+		var hw int64 = -1
+		_ = c.onLeader("dead", 0, func(api sluicev1.SluiceClient) error {
+			resp, err := api.ListOffsets(ctx, &sluicev1.ListOffsetsRequest{Stream: "dead", Spec: sluicev1.OffsetSpec_OFFSET_SPEC_LATEST})
+			hw = resp.GetOffset()
+			return err
+		})
+		return hw == 1
+	})
+
+	bad := []struct {
+		name string
+		call func() error
+		want sluicev1.ErrorCode
+	}{
+		{"receive from an unknown queue", func() error {
+			_, err := qapi.ReceiveMessages(ctx, &sluicev1.ReceiveMessagesRequest{Queue: "nope", Max: 1})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_QUEUE},
+		{"receive zero", func() error {
+			_, err := qapi.ReceiveMessages(ctx, &sluicev1.ReceiveMessagesRequest{Queue: "jobs"})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"wait too long", func() error {
+			_, err := qapi.ReceiveMessages(ctx, &sluicev1.ReceiveMessagesRequest{Queue: "jobs", Max: 1, WaitMs: 60000})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"ack a garbage receipt", func() error {
+			resp, err := qapi.AckMessages(ctx, &sluicev1.AckMessagesRequest{Queue: "jobs", Receipts: []string{"garbage"}})
+			if err == nil {
+				return statusOf(resp.GetResults()[0])
+			}
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_RECEIPT},
+		{"nack too long", func() error {
+			resp, err := qapi.NackMessages(ctx, &sluicev1.NackMessagesRequest{Queue: "jobs", Receipts: []string{late[0].GetReceipt()}, DelayMs: 3600000})
+			if err == nil {
+				return statusOf(resp.GetResults()[0])
+			}
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"create an existing queue", func() error {
+			_, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{Queue: &sluicev1.Queue{Name: "jobs", Stream: "jobs"}})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_QUEUE_EXISTS},
+		{"create with a bad filter", func() error {
+			_, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{Queue: &sluicev1.Queue{Name: "f", Stream: "jobs", Filter: `{"key": [{"regex": "x"}]}`}})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"delete a stream a queue uses", func() error {
+			_, err := api.DeleteStream(ctx, &sluicev1.DeleteStreamRequest{Name: "jobs"})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_STREAM_IN_USE},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			got := codeOf(err)
+			if de, ok := err.(detailError); ok {
+				got = de.d.GetCode()
+			}
+			if got != tc.want {
+				t.Errorf("code %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	// Failover: offset 2 is in flight, 0 is acked. A new leader forgets
+	// the lease (2 comes again, at once) and keeps the ack.
+	send(1) // offset 3
+	inFlight := receive(10, 0)
+	c.kill(lead)
+	lead = c.partitionLeader("jobs", 0)
+	qapi = c.api(lead)
+	var offs []int64
+	for _, m := range receive(10, 0) {
+		offs = append(offs, m.GetOffset())
+	}
+	if len(offs) == 0 || offs[0] == 0 {
+		t.Fatalf("after the failover: %v (in flight before: %d messages)", offs, len(inFlight))
+	}
+	for _, o := range offs {
+		if o == 0 || o == 1 {
+			t.Errorf("offset %d came back after the failover: it was acked or dead-lettered", o)
+		}
+	}
+}
+
+// statusOf turns a per-receipt error into a status error for codeOf.
+func statusOf(r *sluicev1.ReceiptResult) error {
+	if r.GetError() == nil {
+		return nil
+	}
+	return detailError{r.GetError()}
+}
+
+type detailError struct{ d *sluicev1.ErrorDetail }
+
+func (e detailError) Error() string { return e.d.GetCode().String() }
