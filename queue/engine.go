@@ -133,13 +133,13 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 		return Result{}, err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	now := e.now()
 	var floor int64
 	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { floor = s.Floor() })
 	e.leases.Forget(floor, now)
 	recs, err := e.scan(ctx, floor)
 	if err != nil {
+		e.mu.Unlock()
 		return Result{}, err
 	}
 	msgs := make([]consumergroup.Message, 0, len(recs))
@@ -158,10 +158,16 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) {
 		sel = consumergroup.Select(msgs, s, e.leases, now, consumergroup.SelectConfig{Max: max, FIFO: e.cfg.FIFO, MaxReceives: e.cfg.MaxReceives})
 	})
+	// Lease first, under the lock, so that concurrent receives pick other
+	// messages; replicate the receive counts after, without it, so that
+	// they share raft entries.
 	ops := filtered
+	leases := map[int64]*consumergroup.Lease{}
 	for _, off := range sel.Deliver {
 		ops = append(ops, partition.QueueOp{Kind: partition.QueueReceive, Offset: off})
+		leases[off] = e.leases.Lease(off, byOffset[off].Key, now, e.cfg.Visibility)
 	}
+	e.mu.Unlock()
 	res := Result{NextVisible: sel.NextVisible}
 	for _, off := range sel.DeadLetter {
 		res.DeadLetter = append(res.DeadLetter, *byOffset[off])
@@ -170,17 +176,26 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 		return res, nil
 	}
 	results, err := e.update(ctx, ops)
-	if err != nil {
-		return Result{}, err
-	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for i, op := range ops {
-		if op.Kind != partition.QueueReceive || results[i].Err != nil || results[i].Count == 0 {
-			continue // filtered out, or done meanwhile
+		if op.Kind != partition.QueueReceive {
+			continue
+		}
+		ls := leases[op.Offset]
+		if err != nil || results[i].Err != nil || results[i].Count == 0 {
+			// Not counted (or done meanwhile): give the lease back.
+			if cur, ok := e.leases.Leased(op.Offset, now); ok && cur == ls {
+				e.leases.Release(op.Offset)
+			}
+			continue
 		}
 		r := byOffset[op.Offset]
-		ls := e.leases.Lease(op.Offset, r.Key, now, e.cfg.Visibility)
 		receipt := consumergroup.Receipt{Queue: e.cfg.Name, Partition: e.part, Epoch: e.epoch, Offset: op.Offset, Nonce: ls.Nonce}
 		res.Messages = append(res.Messages, Message{Record: *r, Receipt: receipt.String(), ReceiveCount: results[i].Count})
+	}
+	if err != nil {
+		return Result{}, err
 	}
 	return res, nil
 }
