@@ -121,6 +121,9 @@ func (c CreateQueue) validate() error {
 	if c.DeadLetterStream == c.Stream {
 		return invalid("dead-letter stream", "%q is the queue's own stream", c.Stream)
 	}
+	if c.MaxReceives > 0 && c.DeadLetterStream == "" {
+		return invalid("max receives", "%d needs a dead-letter stream to move messages to", c.MaxReceives)
+	}
 	if len(c.Filter) > consumergroup.MaxFilterBytes {
 		return invalid("filter", "%d bytes, limit %d", len(c.Filter), consumergroup.MaxFilterBytes)
 	}
@@ -326,6 +329,9 @@ func (v *View) applyAlterQueue(c AlterQueue) (*View, any) {
 			return nil, err
 		}
 		q.Filter = filter
+	}
+	if q.MaxReceives > 0 && q.DeadLetterStream == "" {
+		return nil, invalid("max receives", "%d needs a dead-letter stream to move messages to", q.MaxReceives)
 	}
 	if q == *old {
 		return nil, old

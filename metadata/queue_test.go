@@ -103,6 +103,8 @@ func TestApplyQueueCommands(t *testing.T) {
 			cmd: with(func(c *CreateQueue) { c.DeadLetterStream = "nope" }), err: ErrStreamNotFound},
 		{name: "create dead-letter stream is the stream", setup: withQueueStreams,
 			cmd: with(func(c *CreateQueue) { c.DeadLetterStream = "orders" }), err: ErrInvalidArgument, field: "dead-letter stream"},
+		{name: "create max receives without a dead-letter stream", setup: withQueueStreams,
+			cmd: with(func(c *CreateQueue) { c.MaxReceives = 3 }), err: ErrInvalidArgument, field: "max receives"},
 		{name: "create bad dead-letter stream name", setup: withQueueStreams,
 			cmd: with(func(c *CreateQueue) { c.DeadLetterStream = "a/b" }), err: ErrInvalidArgument, field: "dead-letter stream"},
 		{name: "create empty name", setup: withQueueStreams, cmd: queue("", "orders"), err: ErrInvalidArgument, field: "name"},
@@ -122,8 +124,8 @@ func TestApplyQueueCommands(t *testing.T) {
 			err: ErrInvalidArgument, field: "visibility timeout ms"},
 		{name: "create max receives -1", setup: withQueueStreams, cmd: with(func(c *CreateQueue) { c.MaxReceives = -1 }),
 			err: ErrInvalidArgument, field: "max receives"},
-		{name: "create max receives 1", setup: withQueueStreams, cmd: with(func(c *CreateQueue) { c.MaxReceives = 1 })},
-		{name: "create max receives 1000", setup: withQueueStreams, cmd: with(func(c *CreateQueue) { c.MaxReceives = MaxQueueReceives })},
+		{name: "create max receives 1", setup: withQueueStreams, cmd: with(func(c *CreateQueue) { c.MaxReceives, c.DeadLetterStream = 1, "dead" })},
+		{name: "create max receives 1000", setup: withQueueStreams, cmd: with(func(c *CreateQueue) { c.MaxReceives, c.DeadLetterStream = MaxQueueReceives, "dead" })},
 		{name: "create max receives 1001", setup: withQueueStreams, cmd: with(func(c *CreateQueue) { c.MaxReceives = MaxQueueReceives + 1 }),
 			err: ErrInvalidArgument, field: "max receives"},
 		{name: "create delay -1", setup: withQueueStreams, cmd: with(func(c *CreateQueue) { c.DelayMs = -1 }),
@@ -467,7 +469,7 @@ func TestEncodeApplyAgreeQueues(t *testing.T) {
 				Filter: `{"headers.n":[{"numeric":[">=",10,"<",20]}]}`})
 		},
 		func() ([]byte, error) {
-			return EncodeAlterQueue(AlterQueue{Name: "q", DeadLetterStream: new(""), Filter: new(`{"key":[{"anything-but":["x"]}]}`)})
+			return EncodeAlterQueue(AlterQueue{Name: "q", DeadLetterStream: new(""), MaxReceives: new(int32(0)), Filter: new(`{"key":[{"anything-but":["x"]}]}`)})
 		},
 		func() ([]byte, error) { return EncodeDeleteQueue(DeleteQueue{Name: "q", Incarnation: 1}) },
 		func() ([]byte, error) { return EncodeDeleteStream(DeleteStream{Name: "orders"}) },

@@ -63,12 +63,22 @@ func TestQueueAPI(t *testing.T) {
 	if err != nil || nack.GetResults()[0].GetError() != nil {
 		t.Fatalf("nack: %v %v", nack, err)
 	}
-	again := receive(10, 0)
-	if len(again) != 1 || again[0].GetOffset() != 1 || again[0].GetReceiveCount() != 2 {
-		t.Fatalf("after the nack: %v", again)
+	// Offset 1 is visible again at once (offset 2 too, if its 1 s lease
+	// ended meanwhile on a slow machine).
+	var late []*sluicev1.QueueMessage
+	for _, m := range receive(10, 0) {
+		switch {
+		case m.GetOffset() == 1 && m.GetReceiveCount() == 2:
+		case m.GetOffset() == 2:
+			late = append(late, m)
+		default:
+			t.Fatalf("after the nack: offset %d, receive count %d", m.GetOffset(), m.GetReceiveCount())
+		}
 	}
 	// Offset 2's lease ends after 1 s; a waiting receive gets it then.
-	late := receive(10, 5000)
+	if len(late) == 0 {
+		late = receive(10, 5000)
+	}
 	if len(late) != 1 || late[0].GetOffset() != 2 {
 		t.Fatalf("after the visibility timeout: %v", late)
 	}
