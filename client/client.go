@@ -99,6 +99,7 @@ type Client struct {
 		streams map[string]*streamMeta // values are immutable
 		flights map[string]*flight     // refreshes in progress, by stream ("" = all)
 	}
+	queues queueState // queue routes and SendMessage's producer (queue.go)
 }
 
 // New returns a client of the cluster that cfg names. It asks the servers
@@ -114,6 +115,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c.mu.conns = map[string]*grpc.ClientConn{}
 	c.meta.streams = map[string]*streamMeta{}
 	c.meta.flights = map[string]*flight{}
+	c.queues.turn.Store(rand.Uint32()) // clients start Receive at different partitions
 	c.opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -136,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 // exited. Calls after Close fail with ErrClosed.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		c.queues.close() // before the connections: its sends are abandoned
 		c.mu.Lock()
 		c.mu.closed = true
 		c.mu.Unlock()

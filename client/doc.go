@@ -12,6 +12,10 @@
 //	recs, err := k.Poll(ctx)
 //	g, err := c.NewGroupConsumer(ctx, client.GroupConfig{Group: "billing", Streams: []string{"orders"}, AutoCommit: true})
 //	recs, err = g.Poll(ctx)
+//	_, err = c.CreateQueue(ctx, client.QueueConfig{Name: "jobs", CreateStream: true, Partitions: 3})
+//	_, err = c.SendMessage(ctx, "jobs", key, value, client.WithDelay(time.Minute))
+//	msgs, err := c.Receive(ctx, "jobs", 10, 20*time.Second)
+//	err = c.Ack(ctx, msgs...)
 //
 // # Routing
 //
@@ -127,14 +131,46 @@
 // ResetGroupOffsets (refused while the group has members) and
 // DeleteGroup.
 //
+// # Queues
+//
+// A queue is an SQS-style view over a stream (DESIGN.md, "Queues and
+// topics"); a topic subscription is a queue over the topic's stream,
+// with a filter. CreateQueue, DeleteQueue, ListQueues and DescribeQueue
+// are admin calls; DescribeQueue asks each partition's leader for its
+// state, since a node knows only the partitions it leads. The client
+// caches the stream of each queue it uses (refreshed every
+// MetadataMaxAge, and dropped on UNKNOWN_QUEUE).
+//
+// SendMessage and SendMessages produce records to the queue's stream
+// with an idempotent Producer the Client owns (made on first use, closed
+// by Close); WithDelay sets the DelayHeader header.
+//
+// Receive, Ack, Nack and ExtendVisibility are per partition and go to
+// its leader, with the routing of Fetch (leader hints, metadata refresh
+// on stale routing). Receive asks the partitions one after another
+// without waiting, from a partition that rotates from call to call so
+// that consumers spread; when that finds nothing it long-polls all of
+// them at once, returns the first answer with messages, and nacks what
+// came beyond max. Delivery is at least once: a message is delivered
+// again when its lease (the visibility timeout) ends before an ack, and
+// when its partition's leader changes (leases are the leader's memory;
+// receipts of an earlier leader are ErrInvalidReceipt). Ack, Nack and
+// ExtendVisibility group messages by queue and partition, send one
+// request per group (in parallel, retried through elections), and report
+// each failed message as a *MessageError.
+//
 // # Concurrency
 //
 // Client, Producer, Consumer and GroupConsumer are safe for concurrent
 // use. Each owns its goroutines and its Close waits for them: the
-// Client's metadata refresh, the Producer's per-partition senders and
-// their requests, the Consumer's fetchers, the GroupConsumer's heartbeat
-// loop and internal Consumer. Close producers and consumers before their
-// client. Lock order: Producer.mu -> sink.mu; Client.meta -> Client.mu;
-// GroupConsumer.pollMu -> the commit turn (commitSem) -> GroupConsumer.mu,
-// which is held for no call into the Consumer or the network.
+// Client's metadata refresh and queue producer, the Producer's
+// per-partition senders and their requests, the Consumer's fetchers, the
+// GroupConsumer's heartbeat loop and internal Consumer. The goroutines of
+// a Receive long poll, and of an Ack, Nack or ExtendVisibility, belong to
+// the call, which returns after they have ended. Close producers and
+// consumers before their client. Lock order: Producer.mu -> sink.mu;
+// Client.meta -> Client.mu; GroupConsumer.pollMu -> the commit turn
+// (commitSem) -> GroupConsumer.mu, which is held for no call into the
+// Consumer or the network. The locks of the Client's queueState are
+// taken alone.
 package client

@@ -47,6 +47,12 @@ const (
 	CodeInconsistentStrategy Code = 22 // the group's members use another strategy
 	CodeFencedInstance       Code = 23 // a newer member took the static instance id
 	CodeNotAssigned          Code = 24 // a commit of a partition the member does not own
+
+	// Queues.
+	CodeUnknownQueue   Code = 25
+	CodeQueueExists    Code = 26
+	CodeStreamInUse    Code = 27 // a queue uses the stream (as its stream or dead-letter stream)
+	CodeInvalidReceipt Code = 28 // unknown, expired or replaced lease, or a receipt of an earlier leader
 )
 
 // codeText describes each code in a few lower-case words, for messages.
@@ -77,6 +83,11 @@ var codeText = [...]string{
 	CodeInconsistentStrategy: "inconsistent assignment strategy",
 	CodeFencedInstance:       "fenced instance (another member took the instance id)",
 	CodeNotAssigned:          "partition not assigned to the member",
+
+	CodeUnknownQueue:   "unknown queue",
+	CodeQueueExists:    "queue already exists",
+	CodeStreamInUse:    "stream in use by a queue",
+	CodeInvalidReceipt: "invalid receipt (expired, replaced, or of an earlier leader)",
 }
 
 // String returns the wire name without its prefix, such as "NOT_LEADER".
@@ -124,6 +135,11 @@ var (
 	ErrFencedInstance       = errors.New("sluice: fenced instance")
 	ErrNotAssigned          = errors.New("sluice: partition not assigned")
 
+	ErrUnknownQueue   = errors.New("sluice: unknown queue")
+	ErrQueueExists    = errors.New("sluice: queue already exists")
+	ErrStreamInUse    = errors.New("sluice: stream in use by a queue")
+	ErrInvalidReceipt = errors.New("sluice: invalid receipt")
+
 	// ErrUnreachable reports that none of the servers answered. The error
 	// that wraps it names the addresses tried and the last failure.
 	ErrUnreachable = errors.New("sluice: cluster unreachable")
@@ -165,6 +181,11 @@ var codeSentinel = map[Code]error{
 	CodeInconsistentStrategy: ErrInconsistentStrategy,
 	CodeFencedInstance:       ErrFencedInstance,
 	CodeNotAssigned:          ErrNotAssigned,
+
+	CodeUnknownQueue:   ErrUnknownQueue,
+	CodeQueueExists:    ErrQueueExists,
+	CodeStreamInUse:    ErrStreamInUse,
+	CodeInvalidReceipt: ErrInvalidReceipt,
 }
 
 // Error is an error the cluster returned, or one the client raised in its

@@ -29,15 +29,19 @@ type fakeCluster struct {
 
 	mu struct {
 		sync.Mutex
-		streams  map[string]*fakeStream
-		nextPID  int64
-		forward  bool                  // a non-leader forwards Produce (else NOT_LEADER)
-		hook     func(fakeCall) fault  // may be nil
-		calls    map[string]int        // by method
-		attempts []fakeAttempt         // every Produce that reached a node
-		changed  chan struct{}         // closed and replaced on every change
-		called   chan struct{}         // closed and replaced on every call
-		groups   map[string]*fakeGroup // the fake coordinator's (fakegroup_test.go)
+		streams       map[string]*fakeStream
+		nextPID       int64
+		forward       bool                          // a non-leader forwards Produce (else NOT_LEADER)
+		hook          func(fakeCall) fault          // may be nil
+		calls         map[string]int                // by method
+		attempts      []fakeAttempt                 // every Produce that reached a node
+		changed       chan struct{}                 // closed and replaced on every change
+		called        chan struct{}                 // closed and replaced on every call
+		groups        map[string]*fakeGroup         // the fake coordinator's (fakegroup_test.go)
+		queues        map[string]*fakeQueue         // the fake queues (fakequeue_test.go)
+		qreqs         []fakeQueueReq                // every queue partition request a leader served
+		receipts      int                           // receipts handed out
+		receiptFaults map[string]sluicev1.ErrorCode // per-receipt errors to answer once (fakequeue_test.go)
 	}
 }
 
@@ -116,6 +120,8 @@ func newFakeCluster(t testing.TB, n int) *fakeCluster {
 	fc.mu.changed = make(chan struct{})
 	fc.mu.called = make(chan struct{})
 	fc.mu.groups = map[string]*fakeGroup{}
+	fc.mu.queues = map[string]*fakeQueue{}
+	fc.mu.receiptFaults = map[string]sluicev1.ErrorCode{}
 	for i := range n {
 		node := &fakeNode{fc: fc, idx: i, id: fmt.Sprint("n", i+1)}
 		fc.nodes = append(fc.nodes, node)

@@ -1,0 +1,317 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sluicedb/sluice/api/sluicev1"
+)
+
+// QueueConfig describes a queue to create: an SQS-style view over a
+// stream, or (Subscription) a topic subscription, which is the same
+// thing listed apart. Durations are kept to the millisecond; the server
+// checks the ranges.
+type QueueConfig struct {
+	Name string
+	// Stream is the stream the queue delivers; "" is the stream named
+	// like the queue. Several queues may view one stream, each with its
+	// own acknowledgements.
+	Stream string
+	// VisibilityTimeout is how long a received message stays invisible
+	// unless it is acknowledged, nacked or extended (0: the server's
+	// default, 30s; at most 12h).
+	VisibilityTimeout time.Duration
+	// MaxReceives moves a message received this often to
+	// DeadLetterStream at its next receive (0: unlimited).
+	MaxReceives      int
+	DeadLetterStream string
+	// Delay delays the first delivery of every message (at most 15 min);
+	// a message's own delay (WithDelay) replaces it.
+	Delay time.Duration
+	// FIFO delivers the messages of a key in order, one in flight at a
+	// time.
+	FIFO bool
+	// Filter is an SNS-style filter policy (JSON) over the records' keys
+	// and headers, such as {"headers.type": ["order"], "key":
+	// [{"prefix": "eu-"}]} (the fields are "key" and "headers.NAME"; see
+	// package consumergroup's Filter); "" delivers every record.
+	Filter string
+	// Subscription marks a topic subscription (for listing).
+	Subscription bool
+	// CreateStream creates Stream, with Partitions partitions (0: 1),
+	// when it does not exist.
+	CreateStream bool
+	Partitions   int
+}
+
+// QueueInfo describes a queue.
+type QueueInfo struct {
+	Name              string
+	Stream            string
+	VisibilityTimeout time.Duration
+	MaxReceives       int // 0: unlimited
+	DeadLetterStream  string
+	Delay             time.Duration
+	FIFO              bool
+	Filter            string // the server's canonical text; "" every record
+	Subscription      bool
+	CreatedAt         time.Time
+	// Partitions are filled by DescribeQueue, one per partition of the
+	// stream, in order.
+	Partitions []QueuePartitionStats
+}
+
+// QueuePartitionStats is a queue's state in one partition, as its leader
+// sees it. Every field but Partition is -1 when the leader did not
+// answer.
+type QueuePartitionStats struct {
+	Partition int32
+	// Floor: every offset below it is done (acknowledged, dead-lettered
+	// or removed by retention).
+	Floor         int64
+	HighWatermark int64
+	// Pending counts the messages not done: visible, in flight or
+	// delayed.
+	Pending int64
+	// InFlight counts the leases held now.
+	InFlight int64
+}
+
+// validate checks what is wrong whatever the server's limits, and fills
+// the stream's name.
+func (cfg QueueConfig) validate() (QueueConfig, error) {
+	bad := func(format string, args ...any) (QueueConfig, error) {
+		return cfg, &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf("queue %q: ", cfg.Name) + fmt.Sprintf(format, args...)}
+	}
+	if cfg.Name == "" {
+		return cfg, &Error{Code: CodeInvalidArgument, Msg: "empty queue name"}
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = cfg.Name
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"visibility timeout", cfg.VisibilityTimeout}, {"delay", cfg.Delay}} {
+		if d.d < 0 || d.d > 0 && d.d < time.Millisecond {
+			return bad("%s %v: want 0 or at least 1ms", d.name, d.d)
+		}
+	}
+	switch {
+	case cfg.MaxReceives < 0:
+		return bad("negative max receives %d", cfg.MaxReceives)
+	case cfg.Partitions < 0:
+		return bad("negative partitions %d", cfg.Partitions)
+	case cfg.Partitions > 0 && !cfg.CreateStream:
+		return bad("partitions %d without CreateStream", cfg.Partitions)
+	case cfg.DeadLetterStream != "" && cfg.DeadLetterStream == cfg.Stream:
+		return bad("the dead-letter stream is the queue's stream %q", cfg.Stream)
+	}
+	return cfg, nil
+}
+
+// CreateQueue creates a queue (and its stream, with CreateStream). It
+// fails with ErrQueueExists when the name is taken, ErrUnknownStream
+// when the stream or the dead-letter stream does not exist, and
+// ErrInvalidArgument for settings out of range.
+func (c *Client) CreateQueue(ctx context.Context, cfg QueueConfig) (QueueInfo, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return QueueInfo{}, err
+	}
+	req := &sluicev1.CreateQueueRequest{
+		Queue: &sluicev1.Queue{Name: cfg.Name, Stream: cfg.Stream, VisibilityTimeoutMs: cfg.VisibilityTimeout.Milliseconds(),
+			MaxReceives: int32(cfg.MaxReceives), DeadLetterStream: cfg.DeadLetterStream, DelayMs: cfg.Delay.Milliseconds(),
+			Fifo: cfg.FIFO, Filter: cfg.Filter, Subscription: cfg.Subscription},
+		CreateStream: cfg.CreateStream, Partitions: int32(cfg.Partitions),
+	}
+	var resp *sluicev1.CreateQueueResponse
+	err = c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
+		resp, err = api.CreateQueue(ctx, req)
+		return err
+	})
+	if err != nil {
+		return QueueInfo{}, err
+	}
+	info := toQueueInfo(resp.GetQueue())
+	c.queues.put(info.Name, info.Stream)
+	return info, nil
+}
+
+// DeleteQueue deletes a queue's definition (the stream and its records
+// stay). It fails with ErrUnknownQueue when there is no such queue.
+func (c *Client) DeleteQueue(ctx context.Context, name string) error {
+	err := c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) error {
+		_, err := api.DeleteQueue(ctx, &sluicev1.DeleteQueueRequest{Name: name})
+		return err
+	})
+	c.queues.forget(name)
+	return err
+}
+
+// ListQueues returns every queue and subscription, without partition
+// statistics.
+func (c *Client) ListQueues(ctx context.Context) ([]QueueInfo, error) {
+	var resp *sluicev1.ListQueuesResponse
+	err := c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
+		resp, err = api.ListQueues(ctx, &sluicev1.ListQueuesRequest{})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]QueueInfo, 0, len(resp.GetQueues()))
+	for _, q := range resp.GetQueues() {
+		info := toQueueInfo(q)
+		c.queues.put(info.Name, info.Stream)
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// DescribeQueue returns a queue with its state in each partition. A node
+// knows the state of the partitions it leads only, so the partitions the
+// answering node left unknown are asked of their leaders (in parallel);
+// a partition whose leader does not answer has its statistics at -1. It
+// fails with ErrUnknownQueue when there is no such queue.
+func (c *Client) DescribeQueue(ctx context.Context, name string) (QueueInfo, error) {
+	var resp *sluicev1.DescribeQueueResponse
+	err := c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
+		resp, err = api.DescribeQueue(ctx, &sluicev1.DescribeQueueRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		if codeOf(err) == CodeUnknownQueue {
+			c.queues.forget(name)
+		}
+		return QueueInfo{}, err
+	}
+	info := toQueueInfo(resp.GetQueue())
+	c.queues.put(info.Name, info.Stream)
+	for _, p := range resp.GetPartitions() {
+		info.Partitions = append(info.Partitions, toQueueStats(p))
+	}
+	c.fillQueueStats(ctx, &info)
+	return info, nil
+}
+
+// fillQueueStats asks the leaders of the partitions whose statistics are
+// unknown for them, one request per leader; once more after refreshing
+// the routing for those still unknown (a leader that moved).
+func (c *Client) fillQueueStats(ctx context.Context, info *QueueInfo) {
+	asked := map[string]bool{}
+	for pass := 0; pass < 2; pass++ {
+		var unknown []int // indexes in info.Partitions
+		for i, p := range info.Partitions {
+			if p.Floor < 0 {
+				unknown = append(unknown, i)
+			}
+		}
+		if len(unknown) == 0 {
+			return
+		}
+		var err error
+		if pass == 0 {
+			_, err = c.stream(ctx, info.Stream)
+		} else {
+			err = c.refresh(ctx, info.Stream)
+		}
+		if err != nil {
+			return // no routing: the statistics stay unknown
+		}
+		leaders := map[string]bool{} // addresses to ask
+		for _, i := range unknown {
+			if addr := c.leaderAddr(info.Stream, info.Partitions[i].Partition); addr != "" && !asked[addr] {
+				leaders[addr], asked[addr] = true, true
+			}
+		}
+		if len(leaders) == 0 {
+			return
+		}
+		c.askQueueStats(ctx, info, leaders)
+	}
+}
+
+// askQueueStats asks each of leaders (in parallel) for the
+// statistics, and sets those of the unknown partitions it knows (a node
+// knows the partitions it leads, which may be more than it was asked
+// for).
+func (c *Client) askQueueStats(ctx context.Context, info *QueueInfo, leaders map[string]bool) {
+	var mu sync.Mutex // guards info.Partitions
+	var wg sync.WaitGroup
+	for addr := range leaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			api, err := c.api(addr)
+			if err != nil {
+				return
+			}
+			actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+			resp, err := api.DescribeQueue(actx, &sluicev1.DescribeQueueRequest{Name: info.Name})
+			cancel()
+			if err != nil {
+				return
+			}
+			got := map[int32]QueuePartitionStats{}
+			for _, p := range resp.GetPartitions() {
+				got[p.GetPartition()] = toQueueStats(p)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, p := range info.Partitions {
+				if s, ok := got[p.Partition]; ok && p.Floor < 0 && s.Floor >= 0 {
+					info.Partitions[i] = s
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func toQueueInfo(q *sluicev1.Queue) QueueInfo {
+	info := QueueInfo{Name: q.GetName(), Stream: q.GetStream(),
+		VisibilityTimeout: time.Duration(q.GetVisibilityTimeoutMs()) * time.Millisecond, MaxReceives: int(q.GetMaxReceives()),
+		DeadLetterStream: q.GetDeadLetterStream(), Delay: time.Duration(q.GetDelayMs()) * time.Millisecond,
+		FIFO: q.GetFifo(), Filter: q.GetFilter(), Subscription: q.GetSubscription()}
+	if ms := q.GetCreatedAtMs(); ms > 0 {
+		info.CreatedAt = time.UnixMilli(ms)
+	}
+	return info
+}
+
+func toQueueStats(p *sluicev1.QueuePartitionStats) QueuePartitionStats {
+	s := QueuePartitionStats{Partition: p.GetPartition(), Floor: p.GetFloor(), HighWatermark: p.GetHighWatermark(),
+		Pending: p.GetPending(), InFlight: p.GetInFlight()}
+	if s.Floor < 0 {
+		s.Floor, s.HighWatermark, s.Pending, s.InFlight = -1, -1, -1, -1
+	}
+	return s
+}
+
+// queueStream returns the stream of a queue, from the cache or else from
+// the cluster's list of queues (one metadata request, which caches every
+// queue). It fails with an *Error of CodeUnknownQueue when there is no
+// such queue.
+func (c *Client) queueStream(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		return "", &Error{Code: CodeInvalidArgument, Msg: "empty queue name"}
+	}
+	if s, ok := c.queues.get(name, c.cfg.MetadataMaxAge); ok {
+		return s, nil
+	}
+	c.queues.forget(name)
+	if _, err := c.ListQueues(ctx); err != nil {
+		return "", err
+	}
+	if s, ok := c.queues.get(name, c.cfg.MetadataMaxAge); ok {
+		return s, nil
+	}
+	return "", unknownQueue(name)
+}
+
+func unknownQueue(name string) *Error {
+	return &Error{Code: CodeUnknownQueue, Msg: fmt.Sprintf("queue %q does not exist", name)}
+}
