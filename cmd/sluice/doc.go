@@ -10,6 +10,15 @@
 //	               [--strategy S] [--instance-id ID]
 //	sluice group list|describe G|delete G
 //	sluice group reset-offsets G --stream S --to earliest|latest|OFFSET|TIME [--partition P,...]
+//	sluice queue create Q [--stream S] [--partitions N] [--visibility D] [--max-receives N --dead-letter S]
+//	             [--delay D] [--fifo] [--filter JSON]
+//	sluice queue list|describe Q|delete Q
+//	sluice queue send Q [--key K] [--delay D] [--header k=v]... [VALUE]
+//	sluice queue receive Q [--max N] [--wait D] [--ack]
+//	sluice queue ack|nack [--delay D]|extend --visibility D Q [PARTITION:RECEIPT...]
+//	sluice topic create T [--partitions N]
+//	sluice topic subscribe T SUB [--filter JSON] [--visibility D] ...
+//	sluice topic unsubscribe SUB | subscriptions [T] | publish T ... | receive SUB ...
 //	sluice completion bash|zsh
 //
 // # Configuration
@@ -39,14 +48,18 @@
 //	2  usage: unknown command or flag, bad flag value, missing argument
 //	3  the cluster is unreachable or not answering (no leader, timed out,
 //	   records not acknowledged within --timeout)
-//	4  not found: unknown stream, partition or consumer group
-//	5  already exists: the stream name is taken
+//	4  not found: unknown stream, partition, consumer group, queue or
+//	   subscription
+//	5  already exists: the stream, queue or subscription name is taken
 //	6  rejected by the cluster: invalid request, record too large, not
 //	   enough nodes for the replication factor, unknown or inconsistent
-//	   assignment strategy (consume --group --strategy)
+//	   assignment strategy (consume --group --strategy), invalid receipt
+//	   (queue ack|nack|extend: the lease ended or was replaced, or the
+//	   partition's leader changed)
 //	7  busy: the data directory is in use by another process, a listen
-//	   address is taken, or a consumer group has live members (group
-//	   reset-offsets, group delete)
+//	   address is taken, a consumer group has live members (group
+//	   reset-offsets, group delete), or a queue uses the stream (stream
+//	   delete)
 //	130 interrupted (Ctrl-C) before the work was done
 //
 // Errors are one line on stderr. A consume --group that goes on after a
@@ -87,6 +100,44 @@
 // watermark and lag ("-": nothing committed). reset-offsets and delete
 // are refused while the group has members (exit 7): stop them, or wait
 // for their session timeout (10s). An unknown group exits 4.
+//
+// # Queues and topics
+//
+// A queue is an SQS-style view over a stream (client.CreateQueue): each
+// record of the stream is a message, received with a lease for the
+// visibility timeout and deleted by an ack; a message not acked in time,
+// or whose partition's leader changes, is delivered again (at least
+// once). sluice queue create Q makes the stream Q too (--partitions,
+// default 1); --stream S views an existing stream instead (several
+// queues may view one stream, each with its own acks; with --partitions
+// S is created when missing). --max-receives N sends a message received
+// N times to the --dead-letter stream at its next receive. A stream that
+// a queue views or dead-letters to cannot be deleted while the queue
+// exists (exit 7).
+//
+// queue send produces to the queue's stream: VALUE, or each line of
+// standard input (sent in chunks; lines typed at a terminal go at once);
+// --delay sets the sluice-delay-ms header. queue receive leases up to
+// --max messages across the partitions, waiting up to --wait (at most
+// 20s) for one when there is none, and prints each as a consumed record
+// preceded by receipt=PARTITION:RECEIPT and receives=N (-o json: the
+// fields receipt and receive_count). A receipt is valid on its partition
+// only, hence the token. queue ack|nack|extend Q take tokens as
+// arguments or, with none, whitespace-separated on standard input:
+//
+//	sluice queue receive jobs --max 10 -o json | jq -r .receipt | sluice queue ack jobs
+//
+// --ack acks what receive printed, once it is written. A token that
+// failed is reported on stderr (the first, and how many) and the command
+// exits 6 for an expired or replaced lease; the others were settled.
+//
+// A topic is a stream (topic create, topic publish = produce); topic
+// subscribe T SUB creates queue SUB over T marked as a subscription,
+// with an optional SNS-style filter policy over the record key and
+// headers ({"headers.type": ["order"], "key": [{"prefix": "eu-"}]}).
+// topic receive SUB is queue receive; ack with sluice queue ack SUB.
+// topic unsubscribe deletes only subscriptions; topic subscriptions [T]
+// lists them.
 //
 // # sluice dev
 //

@@ -49,19 +49,21 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted
-	case errors.Is(err, server.ErrDataDirInUse), errors.Is(err, syscall.EADDRINUSE), errors.Is(err, client.ErrGroupNotEmpty):
+	case errors.Is(err, server.ErrDataDirInUse), errors.Is(err, syscall.EADDRINUSE), errors.Is(err, client.ErrGroupNotEmpty),
+		errors.Is(err, client.ErrStreamInUse):
 		return exitBusy
 	case errors.Is(err, server.ErrInvalidConfig), errors.Is(err, bench.ErrInvalidWorkload),
 		errors.Is(err, bench.ErrUnsupported), errors.Is(err, localnats.ErrNoBinary):
 		return exitUsage
 	case errors.Is(err, client.ErrUnknownStream), errors.Is(err, client.ErrUnknownPartition),
-		errors.Is(err, client.ErrUnknownGroup):
+		errors.Is(err, client.ErrUnknownGroup), errors.Is(err, client.ErrUnknownQueue):
 		return exitNotFound
-	case errors.Is(err, client.ErrStreamExists):
+	case errors.Is(err, client.ErrStreamExists), errors.Is(err, client.ErrQueueExists):
 		return exitExists
 	case errors.Is(err, client.ErrRecordTooLarge), errors.Is(err, client.ErrInvalidArgument),
 		errors.Is(err, client.ErrNotEnoughNodes), errors.Is(err, client.ErrInvalidBatch),
-		errors.Is(err, client.ErrUnknownStrategy), errors.Is(err, client.ErrInconsistentStrategy):
+		errors.Is(err, client.ErrUnknownStrategy), errors.Is(err, client.ErrInconsistentStrategy),
+		errors.Is(err, client.ErrInvalidReceipt):
 		return exitRejected
 	case errors.Is(err, client.ErrUnreachable), errors.Is(err, client.ErrUnavailable),
 		errors.Is(err, client.ErrNoLeader), errors.Is(err, client.ErrTimeout), errors.Is(err, client.ErrDeliveryTimeout),

@@ -55,7 +55,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "Client commands reach the cluster at --server or $SLUICE_SERVER (default 127.0.0.1:7070).\n" +
 			"Flags may follow arguments. Exit codes: 0 ok, 1 error, 2 usage, 3 cluster unreachable,\n" +
 			"4 not found, 5 already exists, 6 rejected by the cluster, 7 busy (data dir or port in use,\n" +
-			"consumer group has live members), 130 interrupted.",
+			"consumer group has live members, stream used by a queue), 130 interrupted.",
 		Version:              "dev",
 		EnableBashCompletion: true,
 		// Slice flags (--header, --bootstrap, --partition) repeat; commas
@@ -74,6 +74,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			produceCommand(),
 			consumeCommand(),
 			groupCommand(),
+			queueCommand(),
+			topicCommand(),
 			benchCommand(),
 			completionCommand(),
 		},
