@@ -34,6 +34,10 @@ type Selection struct {
 	// over becomes visible (zero when none was), for a long poll to wait
 	// for.
 	NextVisible time.Time
+	// Examined is one past the offset of the last message Select looked
+	// at (it stops once it has Max to deliver); the messages from there on
+	// were not considered.
+	Examined int64
 }
 
 // Select picks, from msgs (a partition's records in offset order, from the
@@ -56,6 +60,7 @@ func Select(msgs []Message, state *AckState, leases *Leases, now time.Time, cfg 
 		if len(sel.Deliver) >= cfg.Max {
 			break
 		}
+		sel.Examined = m.Offset + 1
 		if state.Done(m.Offset) {
 			continue
 		}

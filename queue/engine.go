@@ -82,6 +82,14 @@ type Engine struct {
 
 	mu     sync.Mutex
 	leases *consumergroup.Leases // Protected by mu.
+	// fresh and recheck let a receive skip what it has seen (protected by
+	// mu): every pending offset below fresh was examined by an earlier
+	// receive and passed over (leased, delayed, held back by a nack), and
+	// none of those can be visible before recheck. Until then a receive
+	// starts reading at fresh instead of the floor. FIFO queues always
+	// start at the floor (an ack can unblock a key at any time).
+	fresh   int64
+	recheck time.Time
 }
 
 // NewEngine returns the engine of queue cfg on partition part (its number
@@ -137,7 +145,12 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 	var floor int64
 	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { floor = s.Floor() })
 	e.leases.Forget(floor, now)
-	recs, err := e.scan(ctx, floor)
+	start := floor
+	full := e.cfg.FIFO || e.fresh <= floor || !now.Before(e.recheck)
+	if !full {
+		start = e.fresh
+	}
+	recs, err := e.scan(ctx, start)
 	if err != nil {
 		e.mu.Unlock()
 		return Result{}, err
@@ -158,6 +171,19 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) {
 		sel = consumergroup.Select(msgs, s, e.leases, now, consumergroup.SelectConfig{Max: max, FIFO: e.cfg.FIFO, MaxReceives: e.cfg.MaxReceives})
 	})
+	// What this receive examined and passed over becomes visible at
+	// sel.NextVisible at the soonest; what it delivers, at the lease's end.
+	if full {
+		e.fresh, e.recheck = start, time.Time{}
+	}
+	if len(recs) > 0 && len(sel.Deliver) < max {
+		sel.Examined = max64(sel.Examined, recs[len(recs)-1].Offset+1) // filtered records at the end
+	}
+	e.fresh = max64(e.fresh, sel.Examined)
+	e.noteRecheck(sel.NextVisible)
+	if len(sel.Deliver) > 0 {
+		e.noteRecheck(now.Add(e.cfg.Visibility))
+	}
 	// Lease first, under the lock, so that concurrent receives pick other
 	// messages; replicate the receive counts after, without it, so that
 	// they share raft entries.
@@ -167,8 +193,12 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 		ops = append(ops, partition.QueueOp{Kind: partition.QueueReceive, Offset: off})
 		leases[off] = e.leases.Lease(off, byOffset[off].Key, now, e.cfg.Visibility)
 	}
+	next := sel.NextVisible
+	if !full && (next.IsZero() || e.recheck.Before(next)) {
+		next = e.recheck // what was skipped may become visible then
+	}
 	e.mu.Unlock()
-	res := Result{NextVisible: sel.NextVisible}
+	res := Result{NextVisible: next}
 	for _, off := range sel.DeadLetter {
 		res.DeadLetter = append(res.DeadLetter, *byOffset[off])
 	}
@@ -187,6 +217,7 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 			// Not counted (or done meanwhile): give the lease back.
 			if cur, ok := e.leases.Leased(op.Offset, now); ok && cur == ls {
 				e.leases.Release(op.Offset)
+				e.noteRecheck(now) // visible again: the next receive looks from the floor
 			}
 			continue
 		}
@@ -198,6 +229,23 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// noteRecheck moves recheck earlier to t (zero: no change). Holds mu.
+func (e *Engine) noteRecheck(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if e.recheck.IsZero() || t.Before(e.recheck) {
+		e.recheck = t
+	}
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // init creates the queue's state in the partition at its log start, if it
@@ -321,35 +369,62 @@ func (e *Engine) lease(receipt string, now time.Time) (*consumergroup.Lease, con
 // Ack marks the receipt's message done, for good. Acking a message that
 // is done already succeeds (acks are idempotent); a receipt whose lease
 // expired, or of an earlier leader, is consumergroup.ErrInvalidReceipt
-// while the message is pending. Acks do not hold the engine's lock while
-// they replicate, so they share raft entries with each other.
+// while the message is pending.
 func (e *Engine) Ack(ctx context.Context, receipt string) error {
+	return e.AckAll(ctx, []string{receipt})[0]
+}
+
+// AckAll acks several receipts in one replicated command, and returns an
+// error (or nil) per receipt. It does not hold the engine's lock while it
+// replicates, so concurrent acks share raft entries too.
+func (e *Engine) AckAll(ctx context.Context, receipts []string) []error {
+	errs := make([]error, len(receipts))
+	type pending struct {
+		i  int
+		ls *consumergroup.Lease
+		r  consumergroup.Receipt
+	}
+	var todo []pending
 	e.mu.Lock()
-	ls, r, err := e.lease(receipt, e.now())
-	e.mu.Unlock()
-	if err != nil {
+	now := e.now()
+	for i, rc := range receipts {
+		ls, r, err := e.lease(rc, now)
+		if err == nil {
+			todo = append(todo, pending{i, ls, r})
+			continue
+		}
 		done := false
 		if r.Queue == e.cfg.Name && r.Partition == e.part {
 			e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { done = s.Done(r.Offset) })
 		}
-		if done {
-			return nil
+		if !done {
+			errs[i] = err
 		}
-		return err
-	}
-	res, err := e.update(ctx, []partition.QueueOp{{Kind: partition.QueueAck, Offset: r.Offset}})
-	if err != nil {
-		return err
-	}
-	if res[0].Err != nil {
-		return res[0].Err
-	}
-	e.mu.Lock()
-	if cur, ok := e.leases.Leased(r.Offset, e.now()); !ok || cur == ls {
-		e.leases.Release(r.Offset) // not a lease a later receive took
 	}
 	e.mu.Unlock()
-	return nil
+	if len(todo) == 0 {
+		return errs
+	}
+	ops := make([]partition.QueueOp, len(todo))
+	for k, p := range todo {
+		ops[k] = partition.QueueOp{Kind: partition.QueueAck, Offset: p.r.Offset}
+	}
+	res, err := e.update(ctx, ops)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k, p := range todo {
+		switch {
+		case err != nil:
+			errs[p.i] = err
+		case res[k].Err != nil:
+			errs[p.i] = res[k].Err
+		default:
+			if cur, ok := e.leases.Leased(p.r.Offset, e.now()); !ok || cur == p.ls {
+				e.leases.Release(p.r.Offset) // not a lease a later receive took
+			}
+		}
+	}
+	return errs
 }
 
 // Nack gives the receipt's message back: visible again after delay (0 to
@@ -366,6 +441,7 @@ func (e *Engine) Nack(receipt string, delay time.Duration) error {
 		return err
 	}
 	e.leases.Nack(ls, now, delay)
+	e.noteRecheck(now.Add(delay))
 	return nil
 }
 
@@ -383,6 +459,7 @@ func (e *Engine) Extend(receipt string, visibility time.Duration) error {
 		return err
 	}
 	e.leases.Extend(ls, now, visibility)
+	e.noteRecheck(now.Add(visibility))
 	return nil
 }
 

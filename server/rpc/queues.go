@@ -234,10 +234,10 @@ func cmpErr(first, err error) error {
 	return first
 }
 
-// receiptCall runs fn for each receipt on the engine of the request's
-// queue and partition, answering each.
+// receiptCall runs fn on the engine of the request's queue and partition
+// for the receipts, and answers each with its error.
 func (s *service) receiptCall(ctx context.Context, queueName string, part int32, receipts []string, method string,
-	fn func(*queue.Engine, string) error) ([]*sluicev1.ReceiptResult, error) {
+	fn func(*queue.Engine, []string) []error) ([]*sluicev1.ReceiptResult, error) {
 	if len(receipts) == 0 || len(receipts) > queue.MaxReceive {
 		return nil, fmt.Errorf("%w: %d receipts (1 to %d)", ErrInvalidArgument, len(receipts), queue.MaxReceive)
 	}
@@ -250,22 +250,33 @@ func (s *service) receiptCall(ctx context.Context, queueName string, part int32,
 	if err != nil {
 		return nil, err
 	}
+	errs := fn(eng, receipts)
 	out := make([]*sluicev1.ReceiptResult, len(receipts))
 	for i, rc := range receipts {
 		out[i] = &sluicev1.ReceiptResult{Receipt: rc}
-		if err := fn(eng, rc); err != nil {
-			out[i].Error, out[i].ErrorMessage = s.detail(method, err)
+		if errs[i] != nil {
+			out[i].Error, out[i].ErrorMessage = s.detail(method, errs[i])
 		}
 	}
 	return out, nil
+}
+
+// each runs fn per receipt.
+func each(receipts []string, fn func(string) error) []error {
+	errs := make([]error, len(receipts))
+	for i, rc := range receipts {
+		errs[i] = fn(rc)
+	}
+	return errs
 }
 
 func (a *api) AckMessages(ctx context.Context, req *sluicev1.AckMessagesRequest) (*sluicev1.AckMessagesResponse, error) {
 	s := a.svc
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
+	// One replicated command for the whole request.
 	res, err := s.receiptCall(ctx, req.GetQueue(), req.GetPartition(), req.GetReceipts(), "AckMessages",
-		func(e *queue.Engine, rc string) error { return e.Ack(ctx, rc) })
+		func(e *queue.Engine, receipts []string) []error { return e.AckAll(ctx, receipts) })
 	if err != nil {
 		return nil, s.status("AckMessages", err)
 	}
@@ -278,7 +289,9 @@ func (a *api) NackMessages(ctx context.Context, req *sluicev1.NackMessagesReques
 	defer cancel()
 	d := time.Duration(req.GetDelayMs()) * time.Millisecond
 	res, err := s.receiptCall(ctx, req.GetQueue(), req.GetPartition(), req.GetReceipts(), "NackMessages",
-		func(e *queue.Engine, rc string) error { return e.Nack(rc, d) })
+		func(e *queue.Engine, receipts []string) []error {
+			return each(receipts, func(rc string) error { return e.Nack(rc, d) })
+		})
 	if err != nil {
 		return nil, s.status("NackMessages", err)
 	}
@@ -291,7 +304,9 @@ func (a *api) ExtendMessages(ctx context.Context, req *sluicev1.ExtendMessagesRe
 	defer cancel()
 	d := time.Duration(req.GetVisibilityMs()) * time.Millisecond
 	res, err := s.receiptCall(ctx, req.GetQueue(), req.GetPartition(), req.GetReceipts(), "ExtendMessages",
-		func(e *queue.Engine, rc string) error { return e.Extend(rc, d) })
+		func(e *queue.Engine, receipts []string) []error {
+			return each(receipts, func(rc string) error { return e.Extend(rc, d) })
+		})
 	if err != nil {
 		return nil, s.status("ExtendMessages", err)
 	}
