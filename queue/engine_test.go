@@ -329,3 +329,21 @@ func TestManyConsumersOnePartition(t *testing.T) {
 		}
 	}
 }
+
+// TestAckAllMixed: one command acks the good receipts; each bad one gets
+// its own error.
+func TestAckAllMixed(t *testing.T) {
+	r := replica(t)
+	c := &clock{now: t0}
+	e := engine(t, r, c, Config{})
+	send(t, r, t0, []string{"a", "b", "c"})
+	res := receive(t, e, 3)
+	errs := e.AckAll(context.Background(), []string{res.Messages[0].Receipt, "junk", res.Messages[2].Receipt})
+	if errs[0] != nil || !errors.Is(errs[1], consumergroup.ErrInvalidReceipt) || errs[2] != nil {
+		t.Fatalf("errors %v", errs)
+	}
+	c.now = t0.Add(time.Hour)
+	if got := offsetsOf(receive(t, e, 10).Messages); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("after acking 0 and 2: %v, want 1", got)
+	}
+}
