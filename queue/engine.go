@@ -463,6 +463,31 @@ func (e *Engine) Extend(receipt string, visibility time.Duration) error {
 	return nil
 }
 
+// Purge marks every message below the high watermark done (delivered or
+// not) and drops their leases. It returns how many were pending.
+func (e *Engine) Purge(ctx context.Context) (int64, error) {
+	if err := e.init(ctx); err != nil {
+		return 0, err
+	}
+	hw := e.p.HighWatermark()
+	var floor, doneAbove int64
+	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { floor, doneAbove = s.Floor(), s.DoneAbove() })
+	if floor >= hw {
+		return 0, nil
+	}
+	res, err := e.update(ctx, []partition.QueueOp{{Kind: partition.QueueAckRange, Offset: floor, End: hw}})
+	if err != nil {
+		return 0, err
+	}
+	if res[0].Err != nil {
+		return 0, res[0].Err
+	}
+	e.mu.Lock()
+	e.leases.Forget(hw, e.now())
+	e.mu.Unlock()
+	return max(0, hw-floor-doneAbove), nil
+}
+
 // InFlight returns the number of live leases.
 func (e *Engine) InFlight() int {
 	e.mu.Lock()

@@ -347,3 +347,35 @@ func TestAckAllMixed(t *testing.T) {
 		t.Fatalf("after acking 0 and 2: %v, want 1", got)
 	}
 }
+
+// TestPurge: every message sent before the purge is gone, in flight ones
+// too (their receipts no longer ack); later ones are delivered.
+func TestPurge(t *testing.T) {
+	r := replica(t)
+	c := &clock{now: t0}
+	e := engine(t, r, c, Config{})
+	send(t, r, t0, []string{"a", "b", "c"})
+	res := receive(t, e, 1)
+	if err := e.Ack(context.Background(), res.Messages[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+	inFlight := receive(t, e, 1)
+	n, err := e.Purge(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("purged %d (%v), want the 2 pending", n, err)
+	}
+	if len(receive(t, e, 10).Messages) != 0 {
+		t.Fatal("a purged message was delivered")
+	}
+	// Its receipt acks without error (the message is done), as SQS does.
+	if err := e.Ack(context.Background(), inFlight.Messages[0].Receipt); err != nil {
+		t.Errorf("ack after purge: %v", err)
+	}
+	send(t, r, t0, []string{"d"})
+	if got := offsetsOf(receive(t, e, 10).Messages); !slices.Equal(got, []int64{3}) {
+		t.Fatalf("after the purge: %v, want 3", got)
+	}
+	if n, err := e.Purge(context.Background()); err != nil || n != 1 {
+		t.Fatalf("second purge: %d %v", n, err)
+	}
+}

@@ -4730,6 +4730,103 @@ func (x *ExtendMessagesResponse) GetResults() []*ReceiptResult {
 	return nil
 }
 
+type PurgeQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeQueueRequest) Reset() {
+	*x = PurgeQueueRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeQueueRequest) ProtoMessage() {}
+
+func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeQueueRequest.ProtoReflect.Descriptor instead.
+func (*PurgeQueueRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *PurgeQueueRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *PurgeQueueRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+type PurgeQueueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Messages that were pending and are now deleted.
+	Purged        int64 `protobuf:"varint,1,opt,name=purged,proto3" json:"purged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeQueueResponse) Reset() {
+	*x = PurgeQueueResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeQueueResponse) ProtoMessage() {}
+
+func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeQueueResponse.ProtoReflect.Descriptor instead.
+func (*PurgeQueueResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *PurgeQueueResponse) GetPurged() int64 {
+	if x != nil {
+		return x.Purged
+	}
+	return 0
+}
+
 type PartitionLeadersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Partition raft group ids.
@@ -4740,7 +4837,7 @@ type PartitionLeadersRequest struct {
 
 func (x *PartitionLeadersRequest) Reset() {
 	*x = PartitionLeadersRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4752,7 +4849,7 @@ func (x *PartitionLeadersRequest) String() string {
 func (*PartitionLeadersRequest) ProtoMessage() {}
 
 func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4765,7 +4862,7 @@ func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeadersRequest.ProtoReflect.Descriptor instead.
 func (*PartitionLeadersRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{72}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PartitionLeadersRequest) GetPartitions() []string {
@@ -4789,7 +4886,7 @@ type PartitionLeader struct {
 
 func (x *PartitionLeader) Reset() {
 	*x = PartitionLeader{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4801,7 +4898,7 @@ func (x *PartitionLeader) String() string {
 func (*PartitionLeader) ProtoMessage() {}
 
 func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4814,7 +4911,7 @@ func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeader.ProtoReflect.Descriptor instead.
 func (*PartitionLeader) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{73}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *PartitionLeader) GetPartition() string {
@@ -4847,7 +4944,7 @@ type PartitionLeadersResponse struct {
 
 func (x *PartitionLeadersResponse) Reset() {
 	*x = PartitionLeadersResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4859,7 +4956,7 @@ func (x *PartitionLeadersResponse) String() string {
 func (*PartitionLeadersResponse) ProtoMessage() {}
 
 func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4872,7 +4969,7 @@ func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeadersResponse.ProtoReflect.Descriptor instead.
 func (*PartitionLeadersResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{74}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PartitionLeadersResponse) GetLeaders() []*PartitionLeader {
@@ -4891,7 +4988,7 @@ type AllocateProducerIDsRequest struct {
 
 func (x *AllocateProducerIDsRequest) Reset() {
 	*x = AllocateProducerIDsRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4903,7 +5000,7 @@ func (x *AllocateProducerIDsRequest) String() string {
 func (*AllocateProducerIDsRequest) ProtoMessage() {}
 
 func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4916,7 +5013,7 @@ func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateProducerIDsRequest.ProtoReflect.Descriptor instead.
 func (*AllocateProducerIDsRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{75}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *AllocateProducerIDsRequest) GetCount() int64 {
@@ -4937,7 +5034,7 @@ type AllocateProducerIDsResponse struct {
 
 func (x *AllocateProducerIDsResponse) Reset() {
 	*x = AllocateProducerIDsResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4949,7 +5046,7 @@ func (x *AllocateProducerIDsResponse) String() string {
 func (*AllocateProducerIDsResponse) ProtoMessage() {}
 
 func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4962,7 +5059,7 @@ func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateProducerIDsResponse.ProtoReflect.Descriptor instead.
 func (*AllocateProducerIDsResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{76}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *AllocateProducerIDsResponse) GetFirst() int64 {
@@ -4995,7 +5092,7 @@ type PartitionOffsetsRequest struct {
 
 func (x *PartitionOffsetsRequest) Reset() {
 	*x = PartitionOffsetsRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5007,7 +5104,7 @@ func (x *PartitionOffsetsRequest) String() string {
 func (*PartitionOffsetsRequest) ProtoMessage() {}
 
 func (x *PartitionOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5020,7 +5117,7 @@ func (x *PartitionOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*PartitionOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{77}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PartitionOffsetsRequest) GetOp() PartitionOffsetsOp {
@@ -5082,7 +5179,7 @@ type PartitionOffsetsResponse struct {
 
 func (x *PartitionOffsetsResponse) Reset() {
 	*x = PartitionOffsetsResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5094,7 +5191,7 @@ func (x *PartitionOffsetsResponse) String() string {
 func (*PartitionOffsetsResponse) ProtoMessage() {}
 
 func (x *PartitionOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5107,7 +5204,7 @@ func (x *PartitionOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*PartitionOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{78}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PartitionOffsetsResponse) GetOffsets() []*PartitionOffset {
@@ -5444,7 +5541,12 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\breceipts\x18\x03 \x03(\tR\breceipts\x12#\n" +
 	"\rvisibility_ms\x18\x04 \x01(\x03R\fvisibilityMs\"L\n" +
 	"\x16ExtendMessagesResponse\x122\n" +
-	"\aresults\x18\x01 \x03(\v2\x18.sluice.v1.ReceiptResultR\aresults\"9\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.sluice.v1.ReceiptResultR\aresults\"G\n" +
+	"\x11PurgeQueueRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\",\n" +
+	"\x12PurgeQueueResponse\x12\x16\n" +
+	"\x06purged\x18\x01 \x01(\x03R\x06purged\"9\n" +
 	"\x17PartitionLeadersRequest\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\tR\n" +
@@ -5521,7 +5623,7 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x19PARTITION_OFFSETS_OP_READ\x10\x00\x12\x1f\n" +
 	"\x1bPARTITION_OFFSETS_OP_COMMIT\x10\x01\x12\x1f\n" +
 	"\x1bPARTITION_OFFSETS_OP_DELETE\x10\x02\x12\x1e\n" +
-	"\x1aPARTITION_OFFSETS_OP_RESET\x10\x032\xeb\x11\n" +
+	"\x1aPARTITION_OFFSETS_OP_RESET\x10\x032\xb6\x12\n" +
 	"\x06Sluice\x12I\n" +
 	"\n" +
 	"GetCluster\x12\x1c.sluice.v1.GetClusterRequest\x1a\x1d.sluice.v1.GetClusterResponse\x12L\n" +
@@ -5555,7 +5657,9 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x0fReceiveMessages\x12!.sluice.v1.ReceiveMessagesRequest\x1a\".sluice.v1.ReceiveMessagesResponse\x12L\n" +
 	"\vAckMessages\x12\x1d.sluice.v1.AckMessagesRequest\x1a\x1e.sluice.v1.AckMessagesResponse\x12O\n" +
 	"\fNackMessages\x12\x1e.sluice.v1.NackMessagesRequest\x1a\x1f.sluice.v1.NackMessagesResponse\x12U\n" +
-	"\x0eExtendMessages\x12 .sluice.v1.ExtendMessagesRequest\x1a!.sluice.v1.ExtendMessagesResponse2\xb0\x02\n" +
+	"\x0eExtendMessages\x12 .sluice.v1.ExtendMessagesRequest\x1a!.sluice.v1.ExtendMessagesResponse\x12I\n" +
+	"\n" +
+	"PurgeQueue\x12\x1c.sluice.v1.PurgeQueueRequest\x1a\x1d.sluice.v1.PurgeQueueResponse2\xb0\x02\n" +
 	"\x0eSluiceInternal\x12[\n" +
 	"\x10PartitionLeaders\x12\".sluice.v1.PartitionLeadersRequest\x1a#.sluice.v1.PartitionLeadersResponse\x12d\n" +
 	"\x13AllocateProducerIDs\x12%.sluice.v1.AllocateProducerIDsRequest\x1a&.sluice.v1.AllocateProducerIDsResponse\x12[\n" +
@@ -5574,7 +5678,7 @@ func file_sluice_v1_sluice_proto_rawDescGZIP() []byte {
 }
 
 var file_sluice_v1_sluice_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_sluice_v1_sluice_proto_goTypes = []any{
 	(ErrorCode)(0),                      // 0: sluice.v1.ErrorCode
 	(Acks)(0),                           // 1: sluice.v1.Acks
@@ -5653,13 +5757,15 @@ var file_sluice_v1_sluice_proto_goTypes = []any{
 	(*NackMessagesResponse)(nil),        // 74: sluice.v1.NackMessagesResponse
 	(*ExtendMessagesRequest)(nil),       // 75: sluice.v1.ExtendMessagesRequest
 	(*ExtendMessagesResponse)(nil),      // 76: sluice.v1.ExtendMessagesResponse
-	(*PartitionLeadersRequest)(nil),     // 77: sluice.v1.PartitionLeadersRequest
-	(*PartitionLeader)(nil),             // 78: sluice.v1.PartitionLeader
-	(*PartitionLeadersResponse)(nil),    // 79: sluice.v1.PartitionLeadersResponse
-	(*AllocateProducerIDsRequest)(nil),  // 80: sluice.v1.AllocateProducerIDsRequest
-	(*AllocateProducerIDsResponse)(nil), // 81: sluice.v1.AllocateProducerIDsResponse
-	(*PartitionOffsetsRequest)(nil),     // 82: sluice.v1.PartitionOffsetsRequest
-	(*PartitionOffsetsResponse)(nil),    // 83: sluice.v1.PartitionOffsetsResponse
+	(*PurgeQueueRequest)(nil),           // 77: sluice.v1.PurgeQueueRequest
+	(*PurgeQueueResponse)(nil),          // 78: sluice.v1.PurgeQueueResponse
+	(*PartitionLeadersRequest)(nil),     // 79: sluice.v1.PartitionLeadersRequest
+	(*PartitionLeader)(nil),             // 80: sluice.v1.PartitionLeader
+	(*PartitionLeadersResponse)(nil),    // 81: sluice.v1.PartitionLeadersResponse
+	(*AllocateProducerIDsRequest)(nil),  // 82: sluice.v1.AllocateProducerIDsRequest
+	(*AllocateProducerIDsResponse)(nil), // 83: sluice.v1.AllocateProducerIDsResponse
+	(*PartitionOffsetsRequest)(nil),     // 84: sluice.v1.PartitionOffsetsRequest
+	(*PartitionOffsetsResponse)(nil),    // 85: sluice.v1.PartitionOffsetsResponse
 }
 var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	0,  // 0: sluice.v1.ErrorDetail.code:type_name -> sluice.v1.ErrorCode
@@ -5701,7 +5807,7 @@ var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	70, // 36: sluice.v1.AckMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
 	70, // 37: sluice.v1.NackMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
 	70, // 38: sluice.v1.ExtendMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
-	78, // 39: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
+	80, // 39: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
 	4,  // 40: sluice.v1.PartitionOffsetsRequest.op:type_name -> sluice.v1.PartitionOffsetsOp
 	39, // 41: sluice.v1.PartitionOffsetsRequest.offsets:type_name -> sluice.v1.OffsetCommit
 	3,  // 42: sluice.v1.PartitionOffsetsRequest.reset_spec:type_name -> sluice.v1.ResetSpec
@@ -5735,43 +5841,45 @@ var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	71, // 70: sluice.v1.Sluice.AckMessages:input_type -> sluice.v1.AckMessagesRequest
 	73, // 71: sluice.v1.Sluice.NackMessages:input_type -> sluice.v1.NackMessagesRequest
 	75, // 72: sluice.v1.Sluice.ExtendMessages:input_type -> sluice.v1.ExtendMessagesRequest
-	77, // 73: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
-	80, // 74: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
-	82, // 75: sluice.v1.SluiceInternal.PartitionOffsets:input_type -> sluice.v1.PartitionOffsetsRequest
-	8,  // 76: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
-	12, // 77: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
-	14, // 78: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
-	16, // 79: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
-	18, // 80: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
-	20, // 81: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
-	22, // 82: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
-	24, // 83: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
-	26, // 84: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
-	28, // 85: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
-	28, // 86: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
-	31, // 87: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
-	34, // 88: sluice.v1.Sluice.JoinGroup:output_type -> sluice.v1.JoinGroupResponse
-	36, // 89: sluice.v1.Sluice.GroupHeartbeat:output_type -> sluice.v1.GroupHeartbeatResponse
-	38, // 90: sluice.v1.Sluice.LeaveGroup:output_type -> sluice.v1.LeaveGroupResponse
-	42, // 91: sluice.v1.Sluice.CommitOffsets:output_type -> sluice.v1.CommitOffsetsResponse
-	45, // 92: sluice.v1.Sluice.FetchOffsets:output_type -> sluice.v1.FetchOffsetsResponse
-	48, // 93: sluice.v1.Sluice.ListGroups:output_type -> sluice.v1.ListGroupsResponse
-	51, // 94: sluice.v1.Sluice.DescribeGroup:output_type -> sluice.v1.DescribeGroupResponse
-	53, // 95: sluice.v1.Sluice.ResetOffsets:output_type -> sluice.v1.ResetOffsetsResponse
-	55, // 96: sluice.v1.Sluice.DeleteGroup:output_type -> sluice.v1.DeleteGroupResponse
-	58, // 97: sluice.v1.Sluice.CreateQueue:output_type -> sluice.v1.CreateQueueResponse
-	60, // 98: sluice.v1.Sluice.DeleteQueue:output_type -> sluice.v1.DeleteQueueResponse
-	62, // 99: sluice.v1.Sluice.ListQueues:output_type -> sluice.v1.ListQueuesResponse
-	65, // 100: sluice.v1.Sluice.DescribeQueue:output_type -> sluice.v1.DescribeQueueResponse
-	69, // 101: sluice.v1.Sluice.ReceiveMessages:output_type -> sluice.v1.ReceiveMessagesResponse
-	72, // 102: sluice.v1.Sluice.AckMessages:output_type -> sluice.v1.AckMessagesResponse
-	74, // 103: sluice.v1.Sluice.NackMessages:output_type -> sluice.v1.NackMessagesResponse
-	76, // 104: sluice.v1.Sluice.ExtendMessages:output_type -> sluice.v1.ExtendMessagesResponse
-	79, // 105: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
-	81, // 106: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
-	83, // 107: sluice.v1.SluiceInternal.PartitionOffsets:output_type -> sluice.v1.PartitionOffsetsResponse
-	76, // [76:108] is the sub-list for method output_type
-	44, // [44:76] is the sub-list for method input_type
+	77, // 73: sluice.v1.Sluice.PurgeQueue:input_type -> sluice.v1.PurgeQueueRequest
+	79, // 74: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
+	82, // 75: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
+	84, // 76: sluice.v1.SluiceInternal.PartitionOffsets:input_type -> sluice.v1.PartitionOffsetsRequest
+	8,  // 77: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
+	12, // 78: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
+	14, // 79: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
+	16, // 80: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
+	18, // 81: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
+	20, // 82: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
+	22, // 83: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
+	24, // 84: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
+	26, // 85: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
+	28, // 86: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
+	28, // 87: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
+	31, // 88: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
+	34, // 89: sluice.v1.Sluice.JoinGroup:output_type -> sluice.v1.JoinGroupResponse
+	36, // 90: sluice.v1.Sluice.GroupHeartbeat:output_type -> sluice.v1.GroupHeartbeatResponse
+	38, // 91: sluice.v1.Sluice.LeaveGroup:output_type -> sluice.v1.LeaveGroupResponse
+	42, // 92: sluice.v1.Sluice.CommitOffsets:output_type -> sluice.v1.CommitOffsetsResponse
+	45, // 93: sluice.v1.Sluice.FetchOffsets:output_type -> sluice.v1.FetchOffsetsResponse
+	48, // 94: sluice.v1.Sluice.ListGroups:output_type -> sluice.v1.ListGroupsResponse
+	51, // 95: sluice.v1.Sluice.DescribeGroup:output_type -> sluice.v1.DescribeGroupResponse
+	53, // 96: sluice.v1.Sluice.ResetOffsets:output_type -> sluice.v1.ResetOffsetsResponse
+	55, // 97: sluice.v1.Sluice.DeleteGroup:output_type -> sluice.v1.DeleteGroupResponse
+	58, // 98: sluice.v1.Sluice.CreateQueue:output_type -> sluice.v1.CreateQueueResponse
+	60, // 99: sluice.v1.Sluice.DeleteQueue:output_type -> sluice.v1.DeleteQueueResponse
+	62, // 100: sluice.v1.Sluice.ListQueues:output_type -> sluice.v1.ListQueuesResponse
+	65, // 101: sluice.v1.Sluice.DescribeQueue:output_type -> sluice.v1.DescribeQueueResponse
+	69, // 102: sluice.v1.Sluice.ReceiveMessages:output_type -> sluice.v1.ReceiveMessagesResponse
+	72, // 103: sluice.v1.Sluice.AckMessages:output_type -> sluice.v1.AckMessagesResponse
+	74, // 104: sluice.v1.Sluice.NackMessages:output_type -> sluice.v1.NackMessagesResponse
+	76, // 105: sluice.v1.Sluice.ExtendMessages:output_type -> sluice.v1.ExtendMessagesResponse
+	78, // 106: sluice.v1.Sluice.PurgeQueue:output_type -> sluice.v1.PurgeQueueResponse
+	81, // 107: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
+	83, // 108: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
+	85, // 109: sluice.v1.SluiceInternal.PartitionOffsets:output_type -> sluice.v1.PartitionOffsetsResponse
+	77, // [77:110] is the sub-list for method output_type
+	44, // [44:77] is the sub-list for method input_type
 	44, // [44:44] is the sub-list for extension type_name
 	44, // [44:44] is the sub-list for extension extendee
 	0,  // [0:44] is the sub-list for field type_name
@@ -5789,7 +5897,7 @@ func file_sluice_v1_sluice_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_sluice_proto_rawDesc), len(file_sluice_v1_sluice_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   79,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

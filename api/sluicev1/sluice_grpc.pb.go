@@ -58,6 +58,7 @@ const (
 	Sluice_AckMessages_FullMethodName     = "/sluice.v1.Sluice/AckMessages"
 	Sluice_NackMessages_FullMethodName    = "/sluice.v1.Sluice/NackMessages"
 	Sluice_ExtendMessages_FullMethodName  = "/sluice.v1.Sluice/ExtendMessages"
+	Sluice_PurgeQueue_FullMethodName      = "/sluice.v1.Sluice/PurgeQueue"
 )
 
 // SluiceClient is the client API for Sluice service.
@@ -134,6 +135,9 @@ type SluiceClient interface {
 	NackMessages(ctx context.Context, in *NackMessagesRequest, opts ...grpc.CallOption) (*NackMessagesResponse, error)
 	// ExtendMessages changes leases to end visibility_ms from now.
 	ExtendMessages(ctx context.Context, in *ExtendMessagesRequest, opts ...grpc.CallOption) (*ExtendMessagesResponse, error)
+	// PurgeQueue deletes every message of one partition of the queue that
+	// was sent before the call (in flight ones too).
+	PurgeQueue(ctx context.Context, in *PurgeQueueRequest, opts ...grpc.CallOption) (*PurgeQueueResponse, error)
 }
 
 type sluiceClient struct {
@@ -443,6 +447,16 @@ func (c *sluiceClient) ExtendMessages(ctx context.Context, in *ExtendMessagesReq
 	return out, nil
 }
 
+func (c *sluiceClient) PurgeQueue(ctx context.Context, in *PurgeQueueRequest, opts ...grpc.CallOption) (*PurgeQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeQueueResponse)
+	err := c.cc.Invoke(ctx, Sluice_PurgeQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SluiceServer is the server API for Sluice service.
 // All implementations must embed UnimplementedSluiceServer
 // for forward compatibility.
@@ -517,6 +531,9 @@ type SluiceServer interface {
 	NackMessages(context.Context, *NackMessagesRequest) (*NackMessagesResponse, error)
 	// ExtendMessages changes leases to end visibility_ms from now.
 	ExtendMessages(context.Context, *ExtendMessagesRequest) (*ExtendMessagesResponse, error)
+	// PurgeQueue deletes every message of one partition of the queue that
+	// was sent before the call (in flight ones too).
+	PurgeQueue(context.Context, *PurgeQueueRequest) (*PurgeQueueResponse, error)
 	mustEmbedUnimplementedSluiceServer()
 }
 
@@ -613,6 +630,9 @@ func (UnimplementedSluiceServer) NackMessages(context.Context, *NackMessagesRequ
 }
 func (UnimplementedSluiceServer) ExtendMessages(context.Context, *ExtendMessagesRequest) (*ExtendMessagesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExtendMessages not implemented")
+}
+func (UnimplementedSluiceServer) PurgeQueue(context.Context, *PurgeQueueRequest) (*PurgeQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PurgeQueue not implemented")
 }
 func (UnimplementedSluiceServer) mustEmbedUnimplementedSluiceServer() {}
 func (UnimplementedSluiceServer) testEmbeddedByValue()                {}
@@ -1150,6 +1170,24 @@ func _Sluice_ExtendMessages_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sluice_PurgeQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).PurgeQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_PurgeQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).PurgeQueue(ctx, req.(*PurgeQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Sluice_ServiceDesc is the grpc.ServiceDesc for Sluice service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1268,6 +1306,10 @@ var Sluice_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExtendMessages",
 			Handler:    _Sluice_ExtendMessages_Handler,
+		},
+		{
+			MethodName: "PurgeQueue",
+			Handler:    _Sluice_PurgeQueue_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

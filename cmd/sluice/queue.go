@@ -48,6 +48,8 @@ func queueCommand() *cli.Command {
 			{Name: "list", Usage: "list the queues and topic subscriptions", Flags: clientFlags(), Action: queueList},
 			{Name: "describe", Usage: "show a queue and, per partition, its floor, pending and in-flight messages",
 				ArgsUsage: "QUEUE", Flags: clientFlags(), Action: queueDescribe},
+			{Name: "purge", Usage: "delete every message sent so far (in flight ones too)", ArgsUsage: "QUEUE",
+				Flags: clientFlags(), Action: queuePurge},
 			queueSendCommand(),
 			queueReceiveCommand("QUEUE"),
 			{Name: "ack", Usage: "delete received messages", ArgsUsage: "QUEUE [PARTITION:RECEIPT...]",
@@ -176,6 +178,28 @@ func queueDelete(c *cli.Context) error {
 			return writeJSON(envOf(c).stdout, map[string]string{"deleted": name})
 		}
 		_, err := fmt.Fprintf(envOf(c).stdout, "deleted queue %s\n", name)
+		return err
+	})
+}
+
+func queuePurge(c *cli.Context) error {
+	if err := checkArgs(c, "QUEUE"); err != nil {
+		return err
+	}
+	out, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	name := c.Args().First()
+	return adminCall(c, func(ctx context.Context, cl *client.Client) error {
+		n, err := cl.PurgeQueue(ctx, name)
+		if err != nil {
+			return queueAdminError("queue", name, err)
+		}
+		if out == "json" {
+			return writeJSON(envOf(c).stdout, map[string]any{"queue": name, "purged": n})
+		}
+		_, err = fmt.Fprintf(envOf(c).stdout, "purged %s from queue %s\n", plural(int(n), "message"), name)
 		return err
 	})
 }

@@ -313,6 +313,25 @@ func (a *api) ExtendMessages(ctx context.Context, req *sluicev1.ExtendMessagesRe
 	return &sluicev1.ExtendMessagesResponse{Results: res}, nil
 }
 
+func (a *api) PurgeQueue(ctx context.Context, req *sluicev1.PurgeQueueRequest) (*sluicev1.PurgeQueueResponse, error) {
+	s := a.svc
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	v := s.node.Metadata()
+	q, p, err := queueOf(v, req.GetQueue(), req.GetPartition())
+	if err == nil {
+		var eng *queue.Engine
+		if eng, err = s.engine(ctx, v, q, p); err == nil {
+			var n int64
+			if n, err = eng.Purge(ctx); err == nil {
+				s.log.Info("rpc: queue purged", "queue", q.Name, "partition", p.Index, "messages", n)
+				return &sluicev1.PurgeQueueResponse{Purged: n}, nil
+			}
+		}
+	}
+	return nil, s.status("PurgeQueue", err)
+}
+
 // Admin calls.
 
 func queueMsg(q *metadata.Queue) *sluicev1.Queue {
