@@ -12,7 +12,7 @@
 //	sluice group reset-offsets G --stream S --to earliest|latest|OFFSET|TIME [--partition P,...]
 //	sluice queue create Q [--stream S] [--partitions N] [--visibility D] [--max-receives N --dead-letter S]
 //	             [--delay D] [--fifo] [--filter JSON]
-//	sluice queue list|describe Q|delete Q
+//	sluice queue list|describe Q|delete Q|purge Q
 //	sluice queue send Q [--key K] [--delay D] [--header k=v]... [VALUE]
 //	sluice queue receive Q [--max N] [--wait D] [--ack]
 //	sluice queue ack|nack [--delay D]|extend --visibility D Q [PARTITION:RECEIPT...]
