@@ -22,7 +22,10 @@ func (g *gated) Propose(ctx context.Context, cmd []byte) (any, error) {
 	return g.d.Propose(ctx, cmd)
 }
 
-// TestCommitOffsetGroupCommit: with maxCommitsInFlight commands in
+// inFlight is how many commit commands a replica has in flight at once.
+const inFlight = 1
+
+// TestCommitOffsetGroupCommit: with inFlight commands in
 // flight, further commits queue, and the next turn proposes all of them as
 // one raft entry; each caller gets its own answer.
 func TestCommitOffsetGroupCommit(t *testing.T) {
@@ -35,7 +38,7 @@ func TestCommitOffsetGroupCommit(t *testing.T) {
 		err error
 	}
 	const queued = 5
-	n := maxCommitsInFlight + queued
+	n := inFlight + queued
 	results := make([]result, n)
 	var wg sync.WaitGroup
 	commit := func(i int) {
@@ -47,14 +50,14 @@ func TestCommitOffsetGroupCommit(t *testing.T) {
 		e, err := r.CommitOffset(ctx, c)
 		results[i] = result{e, err}
 	}
-	for i := range maxCommitsInFlight {
+	for i := range inFlight {
 		wg.Add(1)
 		go commit(i)
 		if c, err := decodeCommand(<-g.arrived); err != nil || len(c.commits) != 1 {
 			t.Fatalf("proposal %d: %d commits, %v", i, len(c.commits), err)
 		}
 	}
-	for i := maxCommitsInFlight; i < n; i++ {
+	for i := inFlight; i < n; i++ {
 		wg.Add(1)
 		go commit(i)
 	}
@@ -64,7 +67,7 @@ func TestCommitOffsetGroupCommit(t *testing.T) {
 	if c, err := decodeCommand(next); err != nil || len(c.commits) != queued {
 		t.Fatalf("the queued commits went in %d entries (%v), want one of %d", len(c.commits), err, queued)
 	}
-	for range maxCommitsInFlight {
+	for range inFlight {
 		g.release <- struct{}{}
 	}
 	wg.Wait()
@@ -88,7 +91,7 @@ func TestCommitOffsetCancelledWhileQueued(t *testing.T) {
 	g := &gated{d: d, arrived: make(chan []byte, 64), release: make(chan struct{})}
 	r.Attach(g)
 	var wg sync.WaitGroup
-	for i := range maxCommitsInFlight {
+	for i := range inFlight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -109,7 +112,7 @@ func TestCommitOffsetCancelledWhileQueued(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled commit: %v", err)
 	}
-	for range maxCommitsInFlight {
+	for range inFlight {
 		g.release <- struct{}{}
 	}
 	wg.Wait()
@@ -122,8 +125,8 @@ func TestCommitOffsetCancelledWhileQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-g.arrived
-	if r.commits.inflight != 0 || len(r.commits.queue) != 0 {
-		t.Errorf("batcher not idle: %d turns held, %d queued", r.commits.inflight, len(r.commits.queue))
+	if r.commits.Busy(struct{}{}) {
+		t.Error("batcher not idle")
 	}
 }
 
@@ -132,9 +135,7 @@ func waitQueued(t *testing.T, r *Replica, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r.commits.mu.Lock()
-		q := len(r.commits.queue)
-		r.commits.mu.Unlock()
+		q := r.commits.Queued(struct{}{})
 		if q == n {
 			return
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -158,11 +157,6 @@ func (r *Replica) CommitOffsets(ctx context.Context, cs []OffsetCommit) ([]Commi
 	if len(valid) == 0 {
 		return res, errs
 	}
-	fill := func(p *pendingCommit) {
-		for k, i := range at {
-			res[i], errs[i] = p.res[k], p.errs[k]
-		}
-	}
 	if r.proposer.Load() == nil {
 		for _, i := range at {
 			errs[i] = ErrNoProposer
@@ -176,62 +170,19 @@ func (r *Replica) CommitOffsets(ctx context.Context, cs []OffsetCommit) ([]Commi
 		}
 		valid, at = valid[:maxCommitBatch], at[:maxCommitBatch]
 	}
-	p := &pendingCommit{cs: valid, wake: make(chan struct{}, 1)}
-	b := &r.commits
-	b.mu.Lock()
-	b.queue = append(b.queue, p)
-	if b.inflight < maxCommitsInFlight {
-		b.inflight++
-		p.turn = true
-	}
-	turn := p.turn
-	b.mu.Unlock()
-	if !turn {
-		select {
-		case <-p.wake:
-		case <-ctx.Done():
-			b.mu.Lock()
-			if i := slices.Index(b.queue, p); i >= 0 && !p.turn {
-				b.queue = slices.Delete(b.queue, i, i+1) // never proposed
-				b.mu.Unlock()
-				for _, i := range at {
-					errs[i] = ctx.Err()
-				}
-				return res, errs
-			}
-			b.mu.Unlock()
-			<-p.wake // taken into a batch, or handed a turn: see it through
+	out, err := r.commits.Do(ctx, struct{}{}, valid, r.proposeCommits)
+	for k, i := range at {
+		if err != nil {
+			errs[i] = err // ended while waiting: never proposed
+			continue
 		}
+		res[i], errs[i] = out.res[k], out.errs[k]
 	}
-	if !p.done {
-		r.proposeCommits(ctx, p)
-	}
-	fill(p)
 	return res, errs
 }
 
-// maxCommitsInFlight bounds the commit-offsets commands of one replica in
-// flight at once. Measured with 256 concurrent committers: 1 gave 18-33k
-// commits/s, 4 (raft pipelining them) 15-17k: one command takes what
-// queued meanwhile, and bigger batches win.
-const maxCommitsInFlight = 1
-
-// commitBatcher queues concurrent CommitOffset calls (see CommitOffset).
-// A caller holding a turn proposes; at most maxCommitsInFlight hold one.
-type commitBatcher struct {
-	mu       sync.Mutex
-	inflight int              // turns held; Protected by mu
-	queue    []*pendingCommit // not yet proposed; Protected by mu
-}
-
-// pendingCommit is one CommitOffsets call. A caller without a turn waits
-// on wake, which is signalled once: when its commits are done (done set),
-// or when it is handed a turn (turn set, done not).
-type pendingCommit struct {
-	cs   []OffsetCommit
-	wake chan struct{}
-	turn bool // Protected by commitBatcher.mu
-	done bool // set before wake; read by the owner after wake
+// commitsOut is one CommitOffsets call's share of a proposal's results.
+type commitsOut struct {
 	res  []CommittedOffset
 	errs []error
 }
@@ -245,74 +196,42 @@ type commitResults []any
 // short.
 const commitProposeTimeout = 10 * time.Second
 
-// proposeCommits proposes own (whose caller holds a turn) together with
-// the queued commits that hold none (up to maxCommitBatch) as one command,
-// answers each, and passes the turn to the first commit still waiting for
-// one, or gives it up.
-func (r *Replica) proposeCommits(ctx context.Context, own *pendingCommit) {
-	b := &r.commits
-	b.mu.Lock()
-	batch := []*pendingCommit{own}
-	n := len(own.cs)
-	b.queue = slices.DeleteFunc(b.queue, func(p *pendingCommit) bool {
-		switch {
-		case p == own:
-			return true
-		case !p.turn && n+len(p.cs) <= maxCommitBatch:
-			batch = append(batch, p)
-			n += len(p.cs)
-			return true
-		}
-		return false
-	})
-	b.mu.Unlock()
-
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitProposeTimeout)
-	cs := make([]OffsetCommit, 0, n)
-	for _, p := range batch {
-		cs = append(cs, p.cs...)
+// proposeCommits proposes the commits of several CommitOffsets calls as
+// one command (turns.Batcher's step) and splits the results.
+func (r *Replica) proposeCommits(ctx context.Context, _ struct{}, calls [][]OffsetCommit) []commitsOut {
+	var cs []OffsetCommit
+	for _, c := range calls {
+		cs = append(cs, c...)
 	}
+	pctx, cancel := context.WithTimeout(ctx, commitProposeTimeout)
 	resp, err := r.propose(pctx, appendCommitOffsets(nil, r.cfg.Now().UnixMilli(), cs))
 	cancel()
 	results, ok := resp.(commitResults)
-	if err == nil && (!ok || len(results) != n) {
+	if err == nil && (!ok || len(results) != len(cs)) {
 		err = fmt.Errorf("partition %s: unexpected apply result %T", r.cfg.ID, resp)
 	}
+	outs := make([]commitsOut, len(calls))
 	k := 0
-	for _, p := range batch {
-		p.res, p.errs = make([]CommittedOffset, len(p.cs)), make([]error, len(p.cs))
-		for j := range p.cs {
+	for i, c := range calls {
+		o := commitsOut{res: make([]CommittedOffset, len(c)), errs: make([]error, len(c))}
+		for j := range c {
 			switch {
 			case err != nil:
-				p.errs[j] = err
+				o.errs[j] = err
 			default:
 				if rerr, isErr := results[k].(error); isErr {
-					p.errs[j] = rerr
+					o.errs[j] = rerr
 				} else if e, isEntry := results[k].(CommittedOffset); isEntry {
-					p.res[j] = e
+					o.res[j] = e
 				} else {
-					p.errs[j] = fmt.Errorf("partition %s: unexpected commit result %T", r.cfg.ID, results[k])
+					o.errs[j] = fmt.Errorf("partition %s: unexpected commit result %T", r.cfg.ID, results[k])
 				}
 			}
 			k++
 		}
-		p.done = true
+		outs[i] = o
 	}
-	b.mu.Lock()
-	var next *pendingCommit
-	if i := slices.IndexFunc(b.queue, func(p *pendingCommit) bool { return !p.turn }); i >= 0 {
-		next = b.queue[i]
-		next.turn = true
-	} else {
-		b.inflight--
-	}
-	b.mu.Unlock()
-	for _, p := range batch[1:] {
-		p.wake <- struct{}{}
-	}
-	if next != nil {
-		next.wake <- struct{}{}
-	}
+	return outs
 }
 
 // DeleteGroupOffsets removes group's entry if its incarnation is at most

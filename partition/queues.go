@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 
 	"github.com/sluicedb/sluice/consumergroup"
 )
@@ -146,129 +145,44 @@ func (r *Replica) UpdateQueue(ctx context.Context, queue string, ops []QueueOp) 
 	if r.proposer.Load() == nil {
 		return nil, ErrNoProposer
 	}
-	p := &pendingQueueUpdate{ops: ops, wake: make(chan struct{}, 1)}
-	b := &r.queueUpdates
-	b.mu.Lock()
-	if b.lanes == nil {
-		b.lanes = map[string]*queueLane{}
+	out, err := r.queueUpdates.Do(ctx, queue, ops, r.proposeQueueUpdates)
+	if err != nil {
+		return nil, err // ended while waiting: never proposed
 	}
-	lane := b.lanes[queue]
-	if lane == nil {
-		lane = &queueLane{}
-		b.lanes[queue] = lane
-	}
-	lane.waiting = append(lane.waiting, p)
-	if !lane.busy {
-		lane.busy, p.turn = true, true
-	}
-	turn := p.turn
-	b.mu.Unlock()
-	if !turn {
-		select {
-		case <-p.wake:
-		case <-ctx.Done():
-			b.mu.Lock()
-			if i := slices.Index(lane.waiting, p); i >= 0 && !p.turn {
-				lane.waiting = slices.Delete(lane.waiting, i, i+1) // never proposed
-				b.mu.Unlock()
-				return nil, ctx.Err()
-			}
-			b.mu.Unlock()
-			<-p.wake // taken into a batch, or handed the turn: see it through
-		}
-	}
-	if !p.done {
-		r.proposeQueueUpdates(ctx, queue, lane, p)
-	}
-	return p.res, p.err
+	return out.res, out.err
 }
 
-// queueBatcher queues concurrent UpdateQueue calls (see UpdateQueue): one
-// lane per queue with calls waiting, in which the caller holding the turn
-// proposes. Its lock is a leaf.
-type queueBatcher struct {
-	mu    sync.Mutex
-	lanes map[string]*queueLane // Protected by mu; a lane is dropped when idle
+// queueOut is one UpdateQueue call's share of a proposal's results.
+type queueOut struct {
+	res []QueueOpResult
+	err error
 }
 
-// queueLane is one queue's calls. All its fields are protected by
-// queueBatcher.mu.
-type queueLane struct {
-	busy    bool                  // a caller holds the turn
-	waiting []*pendingQueueUpdate // not yet proposed
-}
-
-// pendingQueueUpdate is one UpdateQueue call. A caller without the turn
-// waits on wake, which is signalled once: when its ops are done (done
-// set), or when it is handed the turn (turn set, done not).
-type pendingQueueUpdate struct {
-	ops  []QueueOp
-	wake chan struct{}
-	turn bool // Protected by queueBatcher.mu
-	done bool // set before wake; read by the owner after wake
-	res  []QueueOpResult
-	err  error
-}
-
-// proposeQueueUpdates proposes own (whose caller holds lane's turn)
-// together with the lane's other waiting calls (up to MaxQueueOps ops) as
-// one command, answers each, and passes the turn to the first call still
-// waiting, or drops the idle lane.
-func (r *Replica) proposeQueueUpdates(ctx context.Context, queue string, lane *queueLane, own *pendingQueueUpdate) {
-	b := &r.queueUpdates
-	b.mu.Lock()
-	batch := []*pendingQueueUpdate{own}
-	n := len(own.ops)
-	lane.waiting = slices.DeleteFunc(lane.waiting, func(p *pendingQueueUpdate) bool {
-		switch {
-		case p == own:
-			return true
-		case !p.turn && n+len(p.ops) <= MaxQueueOps:
-			batch = append(batch, p)
-			n += len(p.ops)
-			return true
-		}
-		return false
-	})
-	b.mu.Unlock()
-
-	ops := make([]QueueOp, 0, n)
-	for _, p := range batch {
-		ops = append(ops, p.ops...)
+// proposeQueueUpdates proposes the ops of several UpdateQueue calls of one
+// queue as one command (turns.Batcher's step) and splits the results.
+func (r *Replica) proposeQueueUpdates(ctx context.Context, queue string, calls [][]QueueOp) []queueOut {
+	var ops []QueueOp
+	for _, c := range calls {
+		ops = append(ops, c...)
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitProposeTimeout)
+	pctx, cancel := context.WithTimeout(ctx, commitProposeTimeout)
 	resp, err := r.propose(pctx, appendQueueUpdate(nil, r.cfg.Now().UnixMilli(), queue, ops))
 	cancel()
 	results, ok := resp.(queueResults)
-	if err == nil && (!ok || len(results) != n) {
+	if err == nil && (!ok || len(results) != len(ops)) {
 		err = fmt.Errorf("partition %s: unexpected apply result %T", r.cfg.ID, resp)
 	}
+	outs := make([]queueOut, len(calls))
 	k := 0
-	for _, p := range batch {
+	for i, c := range calls {
 		if err != nil {
-			p.err = err
+			outs[i].err = err
 		} else {
-			p.res = slices.Clone(results[k : k+len(p.ops)])
+			outs[i].res = slices.Clone(results[k : k+len(c)])
 		}
-		k += len(p.ops)
-		p.done = true
+		k += len(c)
 	}
-	b.mu.Lock()
-	var next *pendingQueueUpdate
-	if len(lane.waiting) > 0 {
-		next = lane.waiting[0]
-		next.turn = true
-	} else {
-		lane.busy = false
-		delete(b.lanes, queue)
-	}
-	b.mu.Unlock()
-	for _, p := range batch[1:] {
-		p.wake <- struct{}{}
-	}
-	if next != nil {
-		next.wake <- struct{}{}
-	}
+	return outs
 }
 
 // DeleteQueue drops queue's state in this partition; no state is not an

@@ -95,8 +95,8 @@ func TestUpdateQueueGroupCommit(t *testing.T) {
 			t.Errorf("update %d: %+v", i, res.res)
 		}
 	}
-	if len(r.queueUpdates.lanes) != 0 {
-		t.Errorf("%d lanes left", len(r.queueUpdates.lanes))
+	if r.queueUpdates.Busy("q") {
+		t.Error("the lane of q is left busy")
 	}
 }
 
@@ -143,8 +143,8 @@ func TestUpdateQueueCancelledWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-g.arrived
-	if len(r.queueUpdates.lanes) != 0 {
-		t.Errorf("%d lanes left", len(r.queueUpdates.lanes))
+	if r.queueUpdates.Busy("q") {
+		t.Error("the lane of q is left busy")
 	}
 }
 
@@ -153,12 +153,7 @@ func waitQueueWaiting(t *testing.T, r *Replica, queue string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r.queueUpdates.mu.Lock()
-		got := 0
-		if l := r.queueUpdates.lanes[queue]; l != nil {
-			got = len(l.waiting)
-		}
-		r.queueUpdates.mu.Unlock()
+		got := r.queueUpdates.Queued(queue)
 		if got == n {
 			return
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/sluicedb/sluice/batch"
+	"github.com/sluicedb/sluice/internal/turns"
 	"github.com/sluicedb/sluice/log"
 )
 
@@ -93,7 +94,7 @@ type Replica struct {
 	}
 	// commits queues concurrent CommitOffset calls into shared raft
 	// entries (offsets.go); its lock is a leaf.
-	commits commitBatcher
+	commits *turns.Batcher[struct{}, []OffsetCommit, commitsOut]
 
 	// Queue states by queue (queues.go, queuestate.go). Only the apply
 	// goroutine (Apply, Restore) changes the table or a state in it,
@@ -106,7 +107,7 @@ type Replica struct {
 	}
 	// queueUpdates queues concurrent UpdateQueue calls into shared raft
 	// entries, per queue (queues.go); its lock is a leaf.
-	queueUpdates queueBatcher
+	queueUpdates *turns.Batcher[string, []QueueOp, queueOut]
 
 	// Apply state.
 	applied              atomic.Uint64 // written by Apply only; read anywhere
@@ -153,7 +154,9 @@ func Open(cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("%w: partition %s: log ends at %d, checkpoint says %d is durable", ErrCorrupt, cfg.ID, end, ck.logEnd)
 	}
 	r := &Replica{cfg: cfg, lg: lg, clock: ck.clock, producers: ck.producers, offsetBytes: ck.offsets.size(),
-		queueBytes: ck.queues.size()}
+		commits:      turns.New[struct{}, []OffsetCommit, commitsOut](maxCommitBatch, func(cs []OffsetCommit) int { return len(cs) }),
+		queueUpdates: turns.New[string, []QueueOp, queueOut](MaxQueueOps, func(ops []QueueOp) int { return len(ops) }),
+		queueBytes:   ck.queues.size()}
 	r.offsets.table = ck.offsets
 	r.queues.table = ck.queues
 	r.applied.Store(ck.applied)

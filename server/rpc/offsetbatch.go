@@ -3,11 +3,10 @@ package rpc
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/sluicedb/sluice/api/sluicev1"
+	"github.com/sluicedb/sluice/internal/turns"
 	"github.com/sluicedb/sluice/replication"
 )
 
@@ -28,13 +27,8 @@ const (
 	forwardTimeout = 10 * time.Second
 )
 
-// offsetBatcher queues commits per (node, group, incarnation,
-// generation).
-type offsetBatcher struct {
-	mu    sync.Mutex
-	lanes map[offsetLane]*laneQueue // Protected by mu.
-}
-
+// offsetLane is a lane of the commit batcher: commits to one node of one
+// group generation travel together.
 type offsetLane struct {
 	node        string
 	group       string
@@ -42,113 +36,41 @@ type offsetLane struct {
 	generation  int32
 }
 
-type laneQueue struct {
-	inflight int // turns held
-	queue    []*forwardItem
-}
-
-// maxForwardsInFlight bounds the merged calls of one lane in flight.
-// Measured: 4 was no faster than 1 (one call takes what queued meanwhile).
-const maxForwardsInFlight = 1
-
-// forwardItem is one caller's share. Its caller waits on wake, signalled
-// once: when its results are in, or when it is its turn to send.
-type forwardItem struct {
-	req  *sluicev1.PartitionOffsetsRequest
-	wake chan struct{}
-	turn bool // Protected by offsetBatcher.mu
-	done bool // set before wake
-	res  []*sluicev1.PartitionOffset
+// newOffsetBatcher returns the batcher of commits to other nodes.
+func newOffsetBatcher() *turns.Batcher[offsetLane, *sluicev1.PartitionOffsetsRequest, []*sluicev1.PartitionOffset] {
+	return turns.New[offsetLane, *sluicev1.PartitionOffsetsRequest, []*sluicev1.PartitionOffset](maxForwardEntries,
+		func(req *sluicev1.PartitionOffsetsRequest) int { return len(req.GetOffsets()) })
 }
 
 // commitOn sends req (a COMMIT) to node through the batcher.
 func (s *service) commitOn(ctx context.Context, node string, req *sluicev1.PartitionOffsetsRequest) []*sluicev1.PartitionOffset {
-	b := &s.offsetBatch
 	lane := offsetLane{node: node, group: req.GetGroup(), incarnation: req.GetIncarnation(), generation: req.GetGeneration()}
-	it := &forwardItem{req: req, wake: make(chan struct{}, 1)}
-	b.mu.Lock()
-	q := b.lanes[lane]
-	if q == nil {
-		q = &laneQueue{}
-		b.lanes[lane] = q
+	res, err := s.offsetBatch.Do(ctx, lane, req, s.sendLane)
+	if err != nil {
+		return s.failOffsets(req, err) // ended while waiting: never sent
 	}
-	q.queue = append(q.queue, it)
-	if q.inflight < maxForwardsInFlight {
-		q.inflight++
-		it.turn = true
-	}
-	lead := it.turn
-	b.mu.Unlock()
-	if !lead {
-		select {
-		case <-it.wake:
-		case <-ctx.Done():
-			b.mu.Lock()
-			if i := slices.Index(q.queue, it); i >= 0 && !it.turn {
-				q.queue = slices.Delete(q.queue, i, i+1) // never sent
-				b.mu.Unlock()
-				return s.failOffsets(req, ctx.Err())
-			}
-			b.mu.Unlock()
-			<-it.wake // sent, or handed the turn: see it through
-		}
-	}
-	if !it.done {
-		s.sendLane(ctx, lane, q, it)
-	}
-	return it.res
+	return res
 }
 
-// sendLane sends what lane's queue holds (the caller's own share among it)
-// as one call, answers every share, and hands the turn on.
-func (s *service) sendLane(ctx context.Context, lane offsetLane, q *laneQueue, own *forwardItem) {
-	b := &s.offsetBatch
-	b.mu.Lock()
-	batch := []*forwardItem{own}
-	n := len(own.req.GetOffsets())
-	q.queue = slices.DeleteFunc(q.queue, func(it *forwardItem) bool {
-		switch {
-		case it == own:
-			return true
-		case !it.turn && n+len(it.req.GetOffsets()) <= maxForwardEntries:
-			batch = append(batch, it)
-			n += len(it.req.GetOffsets())
-			return true
-		}
-		return false
-	})
-	b.mu.Unlock()
-
+// sendLane sends several callers' commits of one lane as one call (the
+// batcher's step) and splits the answer.
+func (s *service) sendLane(ctx context.Context, lane offsetLane, reqs []*sluicev1.PartitionOffsetsRequest) [][]*sluicev1.PartitionOffset {
 	merged := &sluicev1.PartitionOffsetsRequest{Op: sluicev1.PartitionOffsetsOp_PARTITION_OFFSETS_OP_COMMIT,
-		Group: lane.group, Incarnation: lane.incarnation, Generation: lane.generation, Offsets: make([]*sluicev1.OffsetCommit, 0, n)}
-	for _, it := range batch {
-		merged.Offsets = append(merged.Offsets, it.req.GetOffsets()...)
+		Group: lane.group, Incarnation: lane.incarnation, Generation: lane.generation}
+	for _, r := range reqs {
+		merged.Offsets = append(merged.Offsets, r.GetOffsets()...)
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), forwardTimeout)
+	cctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	res := s.callOffsets(cctx, lane.node, merged)
 	cancel()
+	out := make([][]*sluicev1.PartitionOffset, len(reqs))
 	at := 0
-	for _, it := range batch {
-		k := len(it.req.GetOffsets())
-		it.res = res[at : at+k]
+	for i, r := range reqs {
+		k := len(r.GetOffsets())
+		out[i] = res[at : at+k]
 		at += k
-		it.done = true
 	}
-	b.mu.Lock()
-	var next *forwardItem
-	if i := slices.IndexFunc(q.queue, func(it *forwardItem) bool { return !it.turn }); i >= 0 {
-		next = q.queue[i]
-		next.turn = true
-	} else if q.inflight--; q.inflight == 0 && len(q.queue) == 0 {
-		delete(b.lanes, lane)
-	}
-	b.mu.Unlock()
-	for _, it := range batch[1:] {
-		it.wake <- struct{}{}
-	}
-	if next != nil {
-		next.wake <- struct{}{}
-	}
+	return out
 }
 
 // failOffsets answers every entry of req with err.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sluicedb/sluice/api/sluicev1"
+	"github.com/sluicedb/sluice/internal/turns"
 	"github.com/sluicedb/sluice/metadata"
 	"github.com/sluicedb/sluice/server"
 )
@@ -33,7 +34,7 @@ type service struct {
 	pids        producerIDs
 	reorder     reorderTracker
 	noAcks      noAckQueues
-	offsetBatch offsetBatcher
+	offsetBatch *turns.Batcher[offsetLane, *sluicev1.PartitionOffsetsRequest, []*sluicev1.PartitionOffset]
 	engines     engines
 
 	stop chan struct{} // closed by beginStop
@@ -55,7 +56,7 @@ func newService(node *server.Node, lg *slog.Logger, reorderWait time.Duration) (
 	s.pids.sem = make(chan struct{}, 1)
 	s.reorder.mu.producers = map[producerKey]*producerState{}
 	s.noAcks.mu.queues = map[string]*noAckQueue{}
-	s.offsetBatch.lanes = map[offsetLane]*laneQueue{}
+	s.offsetBatch = newOffsetBatcher()
 	s.engines.m = map[engineKey]*engineEntry{}
 	return s, nil
 }
