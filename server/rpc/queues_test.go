@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -202,3 +203,38 @@ func statusOf(r *sluicev1.ReceiptResult) error {
 type detailError struct{ d *sluicev1.ErrorDetail }
 
 func (e detailError) Error() string { return e.d.GetCode().String() }
+
+// TestQueueMetrics checks the queue gauges on the partition leader's
+// /metrics.
+func TestQueueMetrics(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.waitReady()
+	ctx := testCtx(t, time.Minute)
+	if _, err := c.api(0).CreateQueue(ctx, &sluicev1.CreateQueueRequest{CreateStream: true, Partitions: 1,
+		Queue: &sluicev1.Queue{Name: "jobs", Stream: "jobs"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.settle("jobs")
+	lead := c.partitionLeader("jobs", 0)
+	api := c.api(lead)
+	if _, err := api.Produce(ctx, &sluicev1.ProduceRequest{Stream: "jobs", Batch: records(t, 0, 5, plain)}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := api.ReceiveMessages(ctx, &sluicev1.ReceiveMessagesRequest{Queue: "jobs", Max: 2})
+	if err != nil || len(resp.GetMessages()) != 2 {
+		t.Fatalf("receive: %v %v", resp, err)
+	}
+	if _, err := api.AckMessages(ctx, &sluicev1.AckMessagesRequest{Queue: "jobs", Receipts: []string{resp.GetMessages()[0].GetReceipt()}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := httpGet(t, "http://"+c.https[lead]+"/metrics")
+	for _, want := range []string{
+		`sluice_queue_pending{index="0",queue="jobs",stream="jobs"} 4`,
+		`sluice_queue_in_flight{index="0",queue="jobs",stream="jobs"} 1`,
+		`sluice_queue_floor{index="0",queue="jobs",stream="jobs"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

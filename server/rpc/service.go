@@ -58,6 +58,9 @@ func newService(node *server.Node, lg *slog.Logger, reorderWait time.Duration) (
 	s.noAcks.mu.queues = map[string]*noAckQueue{}
 	s.offsetBatch = newOffsetBatcher()
 	s.engines.m = map[engineKey]*engineEntry{}
+	if err := m.reg.Register(&queueCollector{svc: s}); err != nil {
+		return nil, fmt.Errorf("rpc: metrics: %w", err)
+	}
 	return s, nil
 }
 
