@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -315,7 +316,7 @@ func (c *Coordinator) Join(ctx context.Context, req JoinRequest) (MemberView, er
 			next.Members = slices.Delete(next.Members, i, i+1)
 		}
 		next.Members = append(next.Members, me)
-		slices.SortFunc(next.Members, func(a, b MemberState) int { return compareIDs(a.ID, b.ID) })
+		slices.SortFunc(next.Members, func(a, b MemberState) int { return strings.Compare(a.ID, b.ID) })
 	}
 	next.Streams = mergeStreams(next.Streams, me.Streams)
 	// A static rejoin with the same streams keeps the generation and the
@@ -632,16 +633,6 @@ func sameSet(a, b map[TopicPartition]struct{}) bool {
 }
 
 func msDuration(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }
-
-func compareIDs(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // newMemberID makes a member id: the instance id (if any) and 16 random
 // hex digits.

@@ -3,6 +3,7 @@ package consumergroup
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -199,7 +200,7 @@ func (c *Coordinator) List() ([]GroupInfo, error) {
 		}
 		g.mu.Unlock()
 	}
-	slices.SortFunc(out, func(a, b GroupInfo) int { return compareIDs(a.State.Name, b.State.Name) })
+	slices.SortFunc(out, func(a, b GroupInfo) int { return strings.Compare(a.State.Name, b.State.Name) })
 	return out, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -155,7 +156,7 @@ func (f *coordFixture) settle(group string, views map[string]MemberView) map[str
 	f.t.Helper()
 	for range 20 {
 		changed := false
-		for _, id := range slices.Sorted(mapsKeys(views)) {
+		for _, id := range slices.Sorted(maps.Keys(views)) {
 			v := views[id]
 			nv := f.hb(group, v, v.Assigned)
 			if nv.Generation != v.Generation || !slices.Equal(nv.Assigned, v.Assigned) || nv.Pending {
@@ -169,16 +170,6 @@ func (f *coordFixture) settle(group string, views map[string]MemberView) map[str
 	}
 	f.t.Fatalf("group %s did not settle: %v", group, views)
 	return nil
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // checkDisjointCover checks that the views' assignments are disjoint and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -104,7 +105,7 @@ func ParseFilter(text string) (*Filter, error) {
 	if len(raw) == 0 {
 		return f, nil // {} matches everything, like ""
 	}
-	for _, name := range slices.Sorted(mapKeys(raw)) { // the first bad field is always the same one
+	for _, name := range slices.Sorted(maps.Keys(raw)) { // the first bad field is always the same one
 		list := raw[name]
 		ff := filterField{name: name}
 		switch {
@@ -220,7 +221,7 @@ func parseNumeric(arg json.RawMessage) ([]numericOp, error) {
 func canonical(raw map[string][]json.RawMessage) string {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, name := range slices.Sorted(mapKeys(raw)) {
+	for i, name := range slices.Sorted(maps.Keys(raw)) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -242,16 +243,6 @@ func canonical(raw map[string][]json.RawMessage) string {
 	}
 	b.WriteByte('}')
 	return b.String()
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // String returns the filter's canonical text ("" for match-all).

@@ -133,9 +133,9 @@ type Result struct {
 // visibility timeout and counts their receives in the replicated state.
 // It does not wait: an empty Result means nothing is visible now (see
 // Wait).
-func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
-	if max < 1 || max > MaxReceive {
-		return Result{}, fmt.Errorf("%w: receive %d messages (1 to %d)", ErrInvalidArgument, max, MaxReceive)
+func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
+	if limit < 1 || limit > MaxReceive {
+		return Result{}, fmt.Errorf("%w: receive %d messages (1 to %d)", ErrInvalidArgument, limit, MaxReceive)
 	}
 	if err := e.init(ctx); err != nil {
 		return Result{}, err
@@ -169,17 +169,17 @@ func (e *Engine) Receive(ctx context.Context, max int) (Result, error) {
 	}
 	var sel consumergroup.Selection
 	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) {
-		sel = consumergroup.Select(msgs, s, e.leases, now, consumergroup.SelectConfig{Max: max, FIFO: e.cfg.FIFO, MaxReceives: e.cfg.MaxReceives})
+		sel = consumergroup.Select(msgs, s, e.leases, now, consumergroup.SelectConfig{Max: limit, FIFO: e.cfg.FIFO, MaxReceives: e.cfg.MaxReceives})
 	})
 	// What this receive examined and passed over becomes visible at
 	// sel.NextVisible at the soonest; what it delivers, at the lease's end.
 	if full {
 		e.fresh, e.recheck = start, time.Time{}
 	}
-	if len(recs) > 0 && len(sel.Deliver) < max {
-		sel.Examined = max64(sel.Examined, recs[len(recs)-1].Offset+1) // filtered records at the end
+	if len(recs) > 0 && len(sel.Deliver) < limit {
+		sel.Examined = max(sel.Examined, recs[len(recs)-1].Offset+1) // filtered records at the end
 	}
-	e.fresh = max64(e.fresh, sel.Examined)
+	e.fresh = max(e.fresh, sel.Examined)
 	e.noteRecheck(sel.NextVisible)
 	if len(sel.Deliver) > 0 {
 		e.noteRecheck(now.Add(e.cfg.Visibility))
@@ -239,13 +239,6 @@ func (e *Engine) noteRecheck(t time.Time) {
 	if e.recheck.IsZero() || t.Before(e.recheck) {
 		e.recheck = t
 	}
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // init creates the queue's state in the partition at its log start, if it

@@ -97,15 +97,8 @@ func (a *api) GroupHeartbeat(ctx context.Context, req *sluicev1.GroupHeartbeatRe
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	// A long poll ends when the server stops.
-	ctx, stop := context.WithCancel(ctx)
+	ctx, stop := s.untilStop(ctx)
 	defer stop()
-	go func() {
-		select {
-		case <-s.stop:
-			stop()
-		case <-ctx.Done():
-		}
-	}()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.GroupHeartbeatResponse, error) {
 		if req.GetMaxWaitMs() < 0 {
 			return nil, fmt.Errorf("%w: max_wait_ms %d", ErrInvalidArgument, req.GetMaxWaitMs())

@@ -167,13 +167,8 @@ func (s *service) waitRecords(ctx context.Context, p *metadata.Partition, until 
 	}
 	wctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-wctx.Done():
-		}
-	}()
+	wctx, stop := s.untilStop(wctx)
+	defer stop()
 	if _, err := r.Fetch(wctx, nil, r.HighWatermark(), 1); err != nil {
 		return err
 	}
@@ -448,8 +443,14 @@ func (s *service) queueStats(ctx context.Context, v *metadata.View, q *metadata.
 	}) {
 		st.Floor, st.Pending = r.LogStartOffset(), st.HighWatermark-r.LogStartOffset()
 	}
-	if eng, err := s.engine(ctx, v, q, p); err == nil {
-		st.InFlight = int64(eng.InFlight())
+	// Leases live in the engine of a queue received from here; none
+	// means nothing in flight (describing does not create one).
+	st.InFlight = 0
+	s.engines.mu.Lock()
+	e := s.engines.m[engineKey{q.Name, q.Incarnation, p.ID}]
+	s.engines.mu.Unlock()
+	if e != nil && e.term == g.Term() {
+		st.InFlight = int64(e.eng.InFlight())
 	}
 	return st
 }
