@@ -61,6 +61,20 @@ type QueueInfo struct {
 	// Partitions are filled by DescribeQueue, one per partition of the
 	// stream, in order.
 	Partitions []QueuePartitionStats
+	// DeadLetter is filled by DescribeQueue, one per partition of the
+	// dead-letter stream, in order: the queue's messages there that were
+	// not redriven.
+	DeadLetter []DeadLetterStats
+}
+
+// DeadLetterStats counts a queue's dead-lettered messages in one
+// partition of its dead-letter stream (not redriven yet).
+type DeadLetterStats struct {
+	Partition int32
+	Messages  int64 // -1 when the partition's leader did not answer
+	// Approximate: the leader looked at the first part of the partition
+	// only (see QueuePartitionStats.Approximate).
+	Approximate bool
 }
 
 // QueuePartitionStats is a queue's state in one partition, as its leader
@@ -77,6 +91,16 @@ type QueuePartitionStats struct {
 	Pending int64
 	// InFlight counts the leases held now.
 	InFlight int64
+	// Visible counts the pending messages that may be received now, and
+	// Delayed those before their delivery delay ends or held back by a
+	// nack.
+	Visible, Delayed int64
+	// Oldest is the timestamp of the oldest pending message; zero when
+	// none is.
+	Oldest time.Time
+	// Approximate: the leader looked at the first part of the pending
+	// records only (4 MiB of log), and counted the rest as visible.
+	Approximate bool
 }
 
 // validate checks what is wrong whatever the server's limits, and fills
@@ -193,82 +217,115 @@ func (c *Client) DescribeQueue(ctx context.Context, name string) (QueueInfo, err
 	for _, p := range resp.GetPartitions() {
 		info.Partitions = append(info.Partitions, toQueueStats(p))
 	}
+	for _, p := range resp.GetDeadLetterPartitions() {
+		info.DeadLetter = append(info.DeadLetter, toDeadLetterStats(p))
+	}
 	c.fillQueueStats(ctx, &info)
 	return info, nil
 }
 
 // fillQueueStats asks the leaders of the partitions whose statistics are
-// unknown for them, one request per leader; once more after refreshing
-// the routing for those still unknown (a leader that moved).
+// unknown for them, those of the queue's stream and of its dead-letter
+// stream.
 func (c *Client) fillQueueStats(ctx context.Context, info *QueueInfo) {
-	asked := map[string]bool{}
-	for pass := 0; pass < 2; pass++ {
-		var unknown []int // indexes in info.Partitions
-		for i, p := range info.Partitions {
+	c.fillFromLeaders(ctx, info.Name, info.Stream, func() []int32 {
+		var out []int32
+		for _, p := range info.Partitions {
 			if p.Floor < 0 {
-				unknown = append(unknown, i)
+				out = append(out, p.Partition)
 			}
 		}
-		if len(unknown) == 0 {
+		return out
+	}, func(resp *sluicev1.DescribeQueueResponse) {
+		got := map[int32]QueuePartitionStats{}
+		for _, p := range resp.GetPartitions() {
+			got[p.GetPartition()] = toQueueStats(p)
+		}
+		for i, p := range info.Partitions {
+			if s, ok := got[p.Partition]; ok && p.Floor < 0 && s.Floor >= 0 {
+				info.Partitions[i] = s
+			}
+		}
+	})
+	if info.DeadLetterStream == "" {
+		return
+	}
+	c.fillFromLeaders(ctx, info.Name, info.DeadLetterStream, func() []int32 {
+		var out []int32
+		for _, p := range info.DeadLetter {
+			if p.Messages < 0 {
+				out = append(out, p.Partition)
+			}
+		}
+		return out
+	}, func(resp *sluicev1.DescribeQueueResponse) {
+		got := map[int32]DeadLetterStats{}
+		for _, p := range resp.GetDeadLetterPartitions() {
+			got[p.GetPartition()] = toDeadLetterStats(p)
+		}
+		for i, p := range info.DeadLetter {
+			if s, ok := got[p.Partition]; ok && p.Messages < 0 && s.Messages >= 0 {
+				info.DeadLetter[i] = s
+			}
+		}
+	})
+}
+
+// fillFromLeaders asks the leaders of stream's partitions that need()
+// lists to describe queue name, one request per leader, in parallel, and
+// gives each answer to take (one at a time): a node knows the partitions
+// it leads. It tries once more after refreshing the routing for those
+// still needed (a leader that moved); what no leader answers stays
+// unknown.
+func (c *Client) fillFromLeaders(ctx context.Context, name, stream string, need func() []int32,
+	take func(*sluicev1.DescribeQueueResponse)) {
+	asked := map[string]bool{}
+	for pass := 0; pass < 2; pass++ {
+		parts := need()
+		if len(parts) == 0 {
 			return
 		}
 		var err error
 		if pass == 0 {
-			_, err = c.stream(ctx, info.Stream)
+			_, err = c.stream(ctx, stream)
 		} else {
-			err = c.refresh(ctx, info.Stream)
+			err = c.refresh(ctx, stream)
 		}
 		if err != nil {
 			return // no routing: the statistics stay unknown
 		}
-		leaders := map[string]bool{} // addresses to ask
-		for _, i := range unknown {
-			if addr := c.leaderAddr(info.Stream, info.Partitions[i].Partition); addr != "" && !asked[addr] {
-				leaders[addr], asked[addr] = true, true
+		var leaders []string
+		for _, p := range parts {
+			if addr := c.leaderAddr(stream, p); addr != "" && !asked[addr] {
+				leaders, asked[addr] = append(leaders, addr), true
 			}
 		}
 		if len(leaders) == 0 {
 			return
 		}
-		c.askQueueStats(ctx, info, leaders)
-	}
-}
-
-// askQueueStats asks each of leaders (in parallel) for the
-// statistics, and sets those of the unknown partitions it knows (a node
-// knows the partitions it leads, which may be more than it was asked
-// for).
-func (c *Client) askQueueStats(ctx context.Context, info *QueueInfo, leaders map[string]bool) {
-	var mu sync.Mutex // guards info.Partitions
-	var wg sync.WaitGroup
-	for addr := range leaders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			api, err := c.api(addr)
-			if err != nil {
-				return
-			}
-			actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-			resp, err := api.DescribeQueue(actx, &sluicev1.DescribeQueueRequest{Name: info.Name})
-			cancel()
-			if err != nil {
-				return
-			}
-			got := map[int32]QueuePartitionStats{}
-			for _, p := range resp.GetPartitions() {
-				got[p.GetPartition()] = toQueueStats(p)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for i, p := range info.Partitions {
-				if s, ok := got[p.Partition]; ok && p.Floor < 0 && s.Floor >= 0 {
-					info.Partitions[i] = s
+		var mu sync.Mutex // serializes take
+		var wg sync.WaitGroup
+		for _, addr := range leaders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				api, err := c.api(addr)
+				if err != nil {
+					return
 				}
-			}
-		}()
+				actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+				resp, err := api.DescribeQueue(actx, &sluicev1.DescribeQueueRequest{Name: name})
+				cancel()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				take(resp)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 }
 
 func toQueueInfo(q *sluicev1.Queue) QueueInfo {
@@ -284,9 +341,21 @@ func toQueueInfo(q *sluicev1.Queue) QueueInfo {
 
 func toQueueStats(p *sluicev1.QueuePartitionStats) QueuePartitionStats {
 	s := QueuePartitionStats{Partition: p.GetPartition(), Floor: p.GetFloor(), HighWatermark: p.GetHighWatermark(),
-		Pending: p.GetPending(), InFlight: p.GetInFlight()}
+		Pending: p.GetPending(), InFlight: p.GetInFlight(), Visible: p.GetVisible(), Delayed: p.GetDelayed(),
+		Approximate: p.GetApproximate()}
+	if ms := p.GetOldestTimestampMs(); ms > 0 {
+		s.Oldest = time.UnixMilli(ms)
+	}
 	if s.Floor < 0 {
-		s.Floor, s.HighWatermark, s.Pending, s.InFlight = -1, -1, -1, -1
+		s.Floor, s.HighWatermark, s.Pending, s.InFlight, s.Visible, s.Delayed = -1, -1, -1, -1, -1, -1
+	}
+	return s
+}
+
+func toDeadLetterStats(p *sluicev1.DeadLetterPartitionStats) DeadLetterStats {
+	s := DeadLetterStats{Partition: p.GetPartition(), Messages: p.GetMessages(), Approximate: p.GetApproximate()}
+	if s.Messages < 0 {
+		s.Messages = -1
 	}
 	return s
 }

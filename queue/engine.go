@@ -33,6 +33,13 @@ const (
 	// delivery delay, in milliseconds as decimal text; it overrides the
 	// queue's default delay.
 	DelayHeader = "sluice-delay-ms"
+	// DeadLetterQueueHeader names the queue a record in a dead-letter
+	// stream was dead-lettered from; redrive moves the records carrying
+	// a queue's name back to it.
+	DeadLetterQueueHeader = "sluice-dead-letter-queue"
+	// DeadLetterSourceHeader tells where a dead-lettered record was:
+	// STREAM/PARTITION/OFFSET.
+	DeadLetterSourceHeader = "sluice-dead-letter-source"
 
 	// scanBytes bounds the log bytes one receive reads.
 	scanBytes = 4 << 20

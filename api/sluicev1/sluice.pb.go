@@ -3944,7 +3944,17 @@ type QueuePartitionStats struct {
 	// Messages not done (visible, in flight or delayed).
 	Pending int64 `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
 	// Leases held now.
-	InFlight      int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	InFlight int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	// Pending messages that may be received now.
+	Visible int64 `protobuf:"varint,6,opt,name=visible,proto3" json:"visible,omitempty"`
+	// Pending messages before their delivery delay ends or held back by a
+	// nack.
+	Delayed int64 `protobuf:"varint,7,opt,name=delayed,proto3" json:"delayed,omitempty"`
+	// The timestamp of the oldest pending message; 0 when none is.
+	OldestTimestampMs int64 `protobuf:"varint,8,opt,name=oldest_timestamp_ms,json=oldestTimestampMs,proto3" json:"oldest_timestamp_ms,omitempty"`
+	// The leader looked at the first part of the pending records only:
+	// the rest count as visible.
+	Approximate   bool `protobuf:"varint,9,opt,name=approximate,proto3" json:"approximate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4014,17 +4024,110 @@ func (x *QueuePartitionStats) GetInFlight() int64 {
 	return 0
 }
 
-type DescribeQueueResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
-	Partitions    []*QueuePartitionStats `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
+func (x *QueuePartitionStats) GetVisible() int64 {
+	if x != nil {
+		return x.Visible
+	}
+	return 0
+}
+
+func (x *QueuePartitionStats) GetDelayed() int64 {
+	if x != nil {
+		return x.Delayed
+	}
+	return 0
+}
+
+func (x *QueuePartitionStats) GetOldestTimestampMs() int64 {
+	if x != nil {
+		return x.OldestTimestampMs
+	}
+	return 0
+}
+
+func (x *QueuePartitionStats) GetApproximate() bool {
+	if x != nil {
+		return x.Approximate
+	}
+	return false
+}
+
+// DeadLetterPartitionStats counts a queue's messages waiting in one
+// partition of its dead-letter stream (not redriven yet).
+type DeadLetterPartitionStats struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// -1 when the leader did not answer.
+	Messages      int64 `protobuf:"varint,2,opt,name=messages,proto3" json:"messages,omitempty"`
+	Approximate   bool  `protobuf:"varint,3,opt,name=approximate,proto3" json:"approximate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *DeadLetterPartitionStats) Reset() {
+	*x = DeadLetterPartitionStats{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadLetterPartitionStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadLetterPartitionStats) ProtoMessage() {}
+
+func (x *DeadLetterPartitionStats) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadLetterPartitionStats.ProtoReflect.Descriptor instead.
+func (*DeadLetterPartitionStats) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *DeadLetterPartitionStats) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *DeadLetterPartitionStats) GetMessages() int64 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *DeadLetterPartitionStats) GetApproximate() bool {
+	if x != nil {
+		return x.Approximate
+	}
+	return false
+}
+
+type DescribeQueueResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Queue      *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Partitions []*QueuePartitionStats `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	// One per partition of the dead-letter stream, if the queue has one.
+	DeadLetterPartitions []*DeadLetterPartitionStats `protobuf:"bytes,3,rep,name=dead_letter_partitions,json=deadLetterPartitions,proto3" json:"dead_letter_partitions,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
 func (x *DescribeQueueResponse) Reset() {
 	*x = DescribeQueueResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[60]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4036,7 +4139,7 @@ func (x *DescribeQueueResponse) String() string {
 func (*DescribeQueueResponse) ProtoMessage() {}
 
 func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[60]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4049,7 +4152,7 @@ func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueResponse.ProtoReflect.Descriptor instead.
 func (*DescribeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{60}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DescribeQueueResponse) GetQueue() *Queue {
@@ -4062,6 +4165,13 @@ func (x *DescribeQueueResponse) GetQueue() *Queue {
 func (x *DescribeQueueResponse) GetPartitions() []*QueuePartitionStats {
 	if x != nil {
 		return x.Partitions
+	}
+	return nil
+}
+
+func (x *DescribeQueueResponse) GetDeadLetterPartitions() []*DeadLetterPartitionStats {
+	if x != nil {
+		return x.DeadLetterPartitions
 	}
 	return nil
 }
@@ -4084,7 +4194,7 @@ type QueueMessage struct {
 
 func (x *QueueMessage) Reset() {
 	*x = QueueMessage{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[61]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4096,7 +4206,7 @@ func (x *QueueMessage) String() string {
 func (*QueueMessage) ProtoMessage() {}
 
 func (x *QueueMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[61]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4109,7 +4219,7 @@ func (x *QueueMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueMessage.ProtoReflect.Descriptor instead.
 func (*QueueMessage) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{61}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *QueueMessage) GetPartition() int32 {
@@ -4185,7 +4295,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[62]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4197,7 +4307,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[62]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4210,7 +4320,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{62}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Header) GetKey() string {
@@ -4241,7 +4351,7 @@ type ReceiveMessagesRequest struct {
 
 func (x *ReceiveMessagesRequest) Reset() {
 	*x = ReceiveMessagesRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[63]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4253,7 +4363,7 @@ func (x *ReceiveMessagesRequest) String() string {
 func (*ReceiveMessagesRequest) ProtoMessage() {}
 
 func (x *ReceiveMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[63]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4266,7 +4376,7 @@ func (x *ReceiveMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiveMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ReceiveMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{63}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ReceiveMessagesRequest) GetQueue() string {
@@ -4306,7 +4416,7 @@ type ReceiveMessagesResponse struct {
 
 func (x *ReceiveMessagesResponse) Reset() {
 	*x = ReceiveMessagesResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[64]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4318,7 +4428,7 @@ func (x *ReceiveMessagesResponse) String() string {
 func (*ReceiveMessagesResponse) ProtoMessage() {}
 
 func (x *ReceiveMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[64]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4331,7 +4441,7 @@ func (x *ReceiveMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiveMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ReceiveMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{64}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReceiveMessagesResponse) GetMessages() []*QueueMessage {
@@ -4353,7 +4463,7 @@ type ReceiptResult struct {
 
 func (x *ReceiptResult) Reset() {
 	*x = ReceiptResult{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[65]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4365,7 +4475,7 @@ func (x *ReceiptResult) String() string {
 func (*ReceiptResult) ProtoMessage() {}
 
 func (x *ReceiptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[65]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4378,7 +4488,7 @@ func (x *ReceiptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiptResult.ProtoReflect.Descriptor instead.
 func (*ReceiptResult) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{65}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ReceiptResult) GetReceipt() string {
@@ -4413,7 +4523,7 @@ type AckMessagesRequest struct {
 
 func (x *AckMessagesRequest) Reset() {
 	*x = AckMessagesRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[66]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4425,7 +4535,7 @@ func (x *AckMessagesRequest) String() string {
 func (*AckMessagesRequest) ProtoMessage() {}
 
 func (x *AckMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[66]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4438,7 +4548,7 @@ func (x *AckMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckMessagesRequest.ProtoReflect.Descriptor instead.
 func (*AckMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{66}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AckMessagesRequest) GetQueue() string {
@@ -4471,7 +4581,7 @@ type AckMessagesResponse struct {
 
 func (x *AckMessagesResponse) Reset() {
 	*x = AckMessagesResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[67]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4483,7 +4593,7 @@ func (x *AckMessagesResponse) String() string {
 func (*AckMessagesResponse) ProtoMessage() {}
 
 func (x *AckMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[67]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4496,7 +4606,7 @@ func (x *AckMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckMessagesResponse.ProtoReflect.Descriptor instead.
 func (*AckMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{67}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *AckMessagesResponse) GetResults() []*ReceiptResult {
@@ -4518,7 +4628,7 @@ type NackMessagesRequest struct {
 
 func (x *NackMessagesRequest) Reset() {
 	*x = NackMessagesRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[68]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4530,7 +4640,7 @@ func (x *NackMessagesRequest) String() string {
 func (*NackMessagesRequest) ProtoMessage() {}
 
 func (x *NackMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[68]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4543,7 +4653,7 @@ func (x *NackMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NackMessagesRequest.ProtoReflect.Descriptor instead.
 func (*NackMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{68}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *NackMessagesRequest) GetQueue() string {
@@ -4583,7 +4693,7 @@ type NackMessagesResponse struct {
 
 func (x *NackMessagesResponse) Reset() {
 	*x = NackMessagesResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[69]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4595,7 +4705,7 @@ func (x *NackMessagesResponse) String() string {
 func (*NackMessagesResponse) ProtoMessage() {}
 
 func (x *NackMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[69]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4608,7 +4718,7 @@ func (x *NackMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NackMessagesResponse.ProtoReflect.Descriptor instead.
 func (*NackMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{69}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *NackMessagesResponse) GetResults() []*ReceiptResult {
@@ -4630,7 +4740,7 @@ type ExtendMessagesRequest struct {
 
 func (x *ExtendMessagesRequest) Reset() {
 	*x = ExtendMessagesRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[70]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4642,7 +4752,7 @@ func (x *ExtendMessagesRequest) String() string {
 func (*ExtendMessagesRequest) ProtoMessage() {}
 
 func (x *ExtendMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[70]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4655,7 +4765,7 @@ func (x *ExtendMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtendMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ExtendMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{70}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ExtendMessagesRequest) GetQueue() string {
@@ -4695,7 +4805,7 @@ type ExtendMessagesResponse struct {
 
 func (x *ExtendMessagesResponse) Reset() {
 	*x = ExtendMessagesResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[71]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4707,7 +4817,7 @@ func (x *ExtendMessagesResponse) String() string {
 func (*ExtendMessagesResponse) ProtoMessage() {}
 
 func (x *ExtendMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[71]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4720,7 +4830,7 @@ func (x *ExtendMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtendMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ExtendMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{71}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ExtendMessagesResponse) GetResults() []*ReceiptResult {
@@ -4740,7 +4850,7 @@ type PurgeQueueRequest struct {
 
 func (x *PurgeQueueRequest) Reset() {
 	*x = PurgeQueueRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4752,7 +4862,7 @@ func (x *PurgeQueueRequest) String() string {
 func (*PurgeQueueRequest) ProtoMessage() {}
 
 func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[72]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4765,7 +4875,7 @@ func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeQueueRequest.ProtoReflect.Descriptor instead.
 func (*PurgeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{72}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PurgeQueueRequest) GetQueue() string {
@@ -4792,7 +4902,7 @@ type PurgeQueueResponse struct {
 
 func (x *PurgeQueueResponse) Reset() {
 	*x = PurgeQueueResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4804,7 +4914,7 @@ func (x *PurgeQueueResponse) String() string {
 func (*PurgeQueueResponse) ProtoMessage() {}
 
 func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[73]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4817,12 +4927,128 @@ func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeQueueResponse.ProtoReflect.Descriptor instead.
 func (*PurgeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{73}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PurgeQueueResponse) GetPurged() int64 {
 	if x != nil {
 		return x.Purged
+	}
+	return 0
+}
+
+type RedriveQueueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Queue string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// A partition of the queue's dead-letter stream.
+	Partition int32 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// At most this many messages (1 to 100000; 0: 10000).
+	Max           int32 `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveQueueRequest) Reset() {
+	*x = RedriveQueueRequest{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveQueueRequest) ProtoMessage() {}
+
+func (x *RedriveQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveQueueRequest.ProtoReflect.Descriptor instead.
+func (*RedriveQueueRequest) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *RedriveQueueRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *RedriveQueueRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *RedriveQueueRequest) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+type RedriveQueueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Messages written back to the queue's stream.
+	Moved int64 `protobuf:"varint,1,opt,name=moved,proto3" json:"moved,omitempty"`
+	// This queue's messages still in the partition (not redriven).
+	Remaining     int64 `protobuf:"varint,2,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveQueueResponse) Reset() {
+	*x = RedriveQueueResponse{}
+	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveQueueResponse) ProtoMessage() {}
+
+func (x *RedriveQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveQueueResponse.ProtoReflect.Descriptor instead.
+func (*RedriveQueueResponse) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *RedriveQueueResponse) GetMoved() int64 {
+	if x != nil {
+		return x.Moved
+	}
+	return 0
+}
+
+func (x *RedriveQueueResponse) GetRemaining() int64 {
+	if x != nil {
+		return x.Remaining
 	}
 	return 0
 }
@@ -4837,7 +5063,7 @@ type PartitionLeadersRequest struct {
 
 func (x *PartitionLeadersRequest) Reset() {
 	*x = PartitionLeadersRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4849,7 +5075,7 @@ func (x *PartitionLeadersRequest) String() string {
 func (*PartitionLeadersRequest) ProtoMessage() {}
 
 func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[74]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4862,7 +5088,7 @@ func (x *PartitionLeadersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeadersRequest.ProtoReflect.Descriptor instead.
 func (*PartitionLeadersRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{74}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PartitionLeadersRequest) GetPartitions() []string {
@@ -4886,7 +5112,7 @@ type PartitionLeader struct {
 
 func (x *PartitionLeader) Reset() {
 	*x = PartitionLeader{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4898,7 +5124,7 @@ func (x *PartitionLeader) String() string {
 func (*PartitionLeader) ProtoMessage() {}
 
 func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[75]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4911,7 +5137,7 @@ func (x *PartitionLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeader.ProtoReflect.Descriptor instead.
 func (*PartitionLeader) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{75}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PartitionLeader) GetPartition() string {
@@ -4944,7 +5170,7 @@ type PartitionLeadersResponse struct {
 
 func (x *PartitionLeadersResponse) Reset() {
 	*x = PartitionLeadersResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4956,7 +5182,7 @@ func (x *PartitionLeadersResponse) String() string {
 func (*PartitionLeadersResponse) ProtoMessage() {}
 
 func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[76]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4969,7 +5195,7 @@ func (x *PartitionLeadersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLeadersResponse.ProtoReflect.Descriptor instead.
 func (*PartitionLeadersResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{76}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PartitionLeadersResponse) GetLeaders() []*PartitionLeader {
@@ -4988,7 +5214,7 @@ type AllocateProducerIDsRequest struct {
 
 func (x *AllocateProducerIDsRequest) Reset() {
 	*x = AllocateProducerIDsRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5000,7 +5226,7 @@ func (x *AllocateProducerIDsRequest) String() string {
 func (*AllocateProducerIDsRequest) ProtoMessage() {}
 
 func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[77]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5013,7 +5239,7 @@ func (x *AllocateProducerIDsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateProducerIDsRequest.ProtoReflect.Descriptor instead.
 func (*AllocateProducerIDsRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{77}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *AllocateProducerIDsRequest) GetCount() int64 {
@@ -5034,7 +5260,7 @@ type AllocateProducerIDsResponse struct {
 
 func (x *AllocateProducerIDsResponse) Reset() {
 	*x = AllocateProducerIDsResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5046,7 +5272,7 @@ func (x *AllocateProducerIDsResponse) String() string {
 func (*AllocateProducerIDsResponse) ProtoMessage() {}
 
 func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[78]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5059,7 +5285,7 @@ func (x *AllocateProducerIDsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateProducerIDsResponse.ProtoReflect.Descriptor instead.
 func (*AllocateProducerIDsResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{78}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *AllocateProducerIDsResponse) GetFirst() int64 {
@@ -5092,7 +5318,7 @@ type PartitionOffsetsRequest struct {
 
 func (x *PartitionOffsetsRequest) Reset() {
 	*x = PartitionOffsetsRequest{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[79]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5104,7 +5330,7 @@ func (x *PartitionOffsetsRequest) String() string {
 func (*PartitionOffsetsRequest) ProtoMessage() {}
 
 func (x *PartitionOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[79]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5117,7 +5343,7 @@ func (x *PartitionOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*PartitionOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{79}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *PartitionOffsetsRequest) GetOp() PartitionOffsetsOp {
@@ -5179,7 +5405,7 @@ type PartitionOffsetsResponse struct {
 
 func (x *PartitionOffsetsResponse) Reset() {
 	*x = PartitionOffsetsResponse{}
-	mi := &file_sluice_v1_sluice_proto_msgTypes[80]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5191,7 +5417,7 @@ func (x *PartitionOffsetsResponse) String() string {
 func (*PartitionOffsetsResponse) ProtoMessage() {}
 
 func (x *PartitionOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_sluice_proto_msgTypes[80]
+	mi := &file_sluice_v1_sluice_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5204,7 +5430,7 @@ func (x *PartitionOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*PartitionOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{80}
+	return file_sluice_v1_sluice_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *PartitionOffsetsResponse) GetOffsets() []*PartitionOffset {
@@ -5486,18 +5712,27 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x12ListQueuesResponse\x12(\n" +
 	"\x06queues\x18\x01 \x03(\v2\x10.sluice.v1.QueueR\x06queues\"*\n" +
 	"\x14DescribeQueueRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xa7\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xad\x02\n" +
 	"\x13QueuePartitionStats\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x14\n" +
 	"\x05floor\x18\x02 \x01(\x03R\x05floor\x12%\n" +
 	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\x12\x18\n" +
 	"\apending\x18\x04 \x01(\x03R\apending\x12\x1b\n" +
-	"\tin_flight\x18\x05 \x01(\x03R\binFlight\"\x7f\n" +
+	"\tin_flight\x18\x05 \x01(\x03R\binFlight\x12\x18\n" +
+	"\avisible\x18\x06 \x01(\x03R\avisible\x12\x18\n" +
+	"\adelayed\x18\a \x01(\x03R\adelayed\x12.\n" +
+	"\x13oldest_timestamp_ms\x18\b \x01(\x03R\x11oldestTimestampMs\x12 \n" +
+	"\vapproximate\x18\t \x01(\bR\vapproximate\"v\n" +
+	"\x18DeadLetterPartitionStats\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x1a\n" +
+	"\bmessages\x18\x02 \x01(\x03R\bmessages\x12 \n" +
+	"\vapproximate\x18\x03 \x01(\bR\vapproximate\"\xda\x01\n" +
 	"\x15DescribeQueueResponse\x12&\n" +
 	"\x05queue\x18\x01 \x01(\v2\x10.sluice.v1.QueueR\x05queue\x12>\n" +
 	"\n" +
 	"partitions\x18\x02 \x03(\v2\x1e.sluice.v1.QueuePartitionStatsR\n" +
-	"partitions\"\x96\x02\n" +
+	"partitions\x12Y\n" +
+	"\x16dead_letter_partitions\x18\x03 \x03(\v2#.sluice.v1.DeadLetterPartitionStatsR\x14deadLetterPartitions\"\x96\x02\n" +
 	"\fQueueMessage\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12!\n" +
@@ -5546,7 +5781,14 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\",\n" +
 	"\x12PurgeQueueResponse\x12\x16\n" +
-	"\x06purged\x18\x01 \x01(\x03R\x06purged\"9\n" +
+	"\x06purged\x18\x01 \x01(\x03R\x06purged\"[\n" +
+	"\x13RedriveQueueRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\x05R\x03max\"J\n" +
+	"\x14RedriveQueueResponse\x12\x14\n" +
+	"\x05moved\x18\x01 \x01(\x03R\x05moved\x12\x1c\n" +
+	"\tremaining\x18\x02 \x01(\x03R\tremaining\"9\n" +
 	"\x17PartitionLeadersRequest\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\tR\n" +
@@ -5623,7 +5865,7 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x19PARTITION_OFFSETS_OP_READ\x10\x00\x12\x1f\n" +
 	"\x1bPARTITION_OFFSETS_OP_COMMIT\x10\x01\x12\x1f\n" +
 	"\x1bPARTITION_OFFSETS_OP_DELETE\x10\x02\x12\x1e\n" +
-	"\x1aPARTITION_OFFSETS_OP_RESET\x10\x032\xb6\x12\n" +
+	"\x1aPARTITION_OFFSETS_OP_RESET\x10\x032\x87\x13\n" +
 	"\x06Sluice\x12I\n" +
 	"\n" +
 	"GetCluster\x12\x1c.sluice.v1.GetClusterRequest\x1a\x1d.sluice.v1.GetClusterResponse\x12L\n" +
@@ -5659,7 +5901,8 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\fNackMessages\x12\x1e.sluice.v1.NackMessagesRequest\x1a\x1f.sluice.v1.NackMessagesResponse\x12U\n" +
 	"\x0eExtendMessages\x12 .sluice.v1.ExtendMessagesRequest\x1a!.sluice.v1.ExtendMessagesResponse\x12I\n" +
 	"\n" +
-	"PurgeQueue\x12\x1c.sluice.v1.PurgeQueueRequest\x1a\x1d.sluice.v1.PurgeQueueResponse2\xb0\x02\n" +
+	"PurgeQueue\x12\x1c.sluice.v1.PurgeQueueRequest\x1a\x1d.sluice.v1.PurgeQueueResponse\x12O\n" +
+	"\fRedriveQueue\x12\x1e.sluice.v1.RedriveQueueRequest\x1a\x1f.sluice.v1.RedriveQueueResponse2\xb0\x02\n" +
 	"\x0eSluiceInternal\x12[\n" +
 	"\x10PartitionLeaders\x12\".sluice.v1.PartitionLeadersRequest\x1a#.sluice.v1.PartitionLeadersResponse\x12d\n" +
 	"\x13AllocateProducerIDs\x12%.sluice.v1.AllocateProducerIDsRequest\x1a&.sluice.v1.AllocateProducerIDsResponse\x12[\n" +
@@ -5678,7 +5921,7 @@ func file_sluice_v1_sluice_proto_rawDescGZIP() []byte {
 }
 
 var file_sluice_v1_sluice_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_sluice_v1_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
 var file_sluice_v1_sluice_proto_goTypes = []any{
 	(ErrorCode)(0),                      // 0: sluice.v1.ErrorCode
 	(Acks)(0),                           // 1: sluice.v1.Acks
@@ -5745,27 +5988,30 @@ var file_sluice_v1_sluice_proto_goTypes = []any{
 	(*ListQueuesResponse)(nil),          // 62: sluice.v1.ListQueuesResponse
 	(*DescribeQueueRequest)(nil),        // 63: sluice.v1.DescribeQueueRequest
 	(*QueuePartitionStats)(nil),         // 64: sluice.v1.QueuePartitionStats
-	(*DescribeQueueResponse)(nil),       // 65: sluice.v1.DescribeQueueResponse
-	(*QueueMessage)(nil),                // 66: sluice.v1.QueueMessage
-	(*Header)(nil),                      // 67: sluice.v1.Header
-	(*ReceiveMessagesRequest)(nil),      // 68: sluice.v1.ReceiveMessagesRequest
-	(*ReceiveMessagesResponse)(nil),     // 69: sluice.v1.ReceiveMessagesResponse
-	(*ReceiptResult)(nil),               // 70: sluice.v1.ReceiptResult
-	(*AckMessagesRequest)(nil),          // 71: sluice.v1.AckMessagesRequest
-	(*AckMessagesResponse)(nil),         // 72: sluice.v1.AckMessagesResponse
-	(*NackMessagesRequest)(nil),         // 73: sluice.v1.NackMessagesRequest
-	(*NackMessagesResponse)(nil),        // 74: sluice.v1.NackMessagesResponse
-	(*ExtendMessagesRequest)(nil),       // 75: sluice.v1.ExtendMessagesRequest
-	(*ExtendMessagesResponse)(nil),      // 76: sluice.v1.ExtendMessagesResponse
-	(*PurgeQueueRequest)(nil),           // 77: sluice.v1.PurgeQueueRequest
-	(*PurgeQueueResponse)(nil),          // 78: sluice.v1.PurgeQueueResponse
-	(*PartitionLeadersRequest)(nil),     // 79: sluice.v1.PartitionLeadersRequest
-	(*PartitionLeader)(nil),             // 80: sluice.v1.PartitionLeader
-	(*PartitionLeadersResponse)(nil),    // 81: sluice.v1.PartitionLeadersResponse
-	(*AllocateProducerIDsRequest)(nil),  // 82: sluice.v1.AllocateProducerIDsRequest
-	(*AllocateProducerIDsResponse)(nil), // 83: sluice.v1.AllocateProducerIDsResponse
-	(*PartitionOffsetsRequest)(nil),     // 84: sluice.v1.PartitionOffsetsRequest
-	(*PartitionOffsetsResponse)(nil),    // 85: sluice.v1.PartitionOffsetsResponse
+	(*DeadLetterPartitionStats)(nil),    // 65: sluice.v1.DeadLetterPartitionStats
+	(*DescribeQueueResponse)(nil),       // 66: sluice.v1.DescribeQueueResponse
+	(*QueueMessage)(nil),                // 67: sluice.v1.QueueMessage
+	(*Header)(nil),                      // 68: sluice.v1.Header
+	(*ReceiveMessagesRequest)(nil),      // 69: sluice.v1.ReceiveMessagesRequest
+	(*ReceiveMessagesResponse)(nil),     // 70: sluice.v1.ReceiveMessagesResponse
+	(*ReceiptResult)(nil),               // 71: sluice.v1.ReceiptResult
+	(*AckMessagesRequest)(nil),          // 72: sluice.v1.AckMessagesRequest
+	(*AckMessagesResponse)(nil),         // 73: sluice.v1.AckMessagesResponse
+	(*NackMessagesRequest)(nil),         // 74: sluice.v1.NackMessagesRequest
+	(*NackMessagesResponse)(nil),        // 75: sluice.v1.NackMessagesResponse
+	(*ExtendMessagesRequest)(nil),       // 76: sluice.v1.ExtendMessagesRequest
+	(*ExtendMessagesResponse)(nil),      // 77: sluice.v1.ExtendMessagesResponse
+	(*PurgeQueueRequest)(nil),           // 78: sluice.v1.PurgeQueueRequest
+	(*PurgeQueueResponse)(nil),          // 79: sluice.v1.PurgeQueueResponse
+	(*RedriveQueueRequest)(nil),         // 80: sluice.v1.RedriveQueueRequest
+	(*RedriveQueueResponse)(nil),        // 81: sluice.v1.RedriveQueueResponse
+	(*PartitionLeadersRequest)(nil),     // 82: sluice.v1.PartitionLeadersRequest
+	(*PartitionLeader)(nil),             // 83: sluice.v1.PartitionLeader
+	(*PartitionLeadersResponse)(nil),    // 84: sluice.v1.PartitionLeadersResponse
+	(*AllocateProducerIDsRequest)(nil),  // 85: sluice.v1.AllocateProducerIDsRequest
+	(*AllocateProducerIDsResponse)(nil), // 86: sluice.v1.AllocateProducerIDsResponse
+	(*PartitionOffsetsRequest)(nil),     // 87: sluice.v1.PartitionOffsetsRequest
+	(*PartitionOffsetsResponse)(nil),    // 88: sluice.v1.PartitionOffsetsResponse
 }
 var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	0,  // 0: sluice.v1.ErrorDetail.code:type_name -> sluice.v1.ErrorCode
@@ -5801,88 +6047,91 @@ var file_sluice_v1_sluice_proto_depIdxs = []int32{
 	56, // 30: sluice.v1.ListQueuesResponse.queues:type_name -> sluice.v1.Queue
 	56, // 31: sluice.v1.DescribeQueueResponse.queue:type_name -> sluice.v1.Queue
 	64, // 32: sluice.v1.DescribeQueueResponse.partitions:type_name -> sluice.v1.QueuePartitionStats
-	67, // 33: sluice.v1.QueueMessage.headers:type_name -> sluice.v1.Header
-	66, // 34: sluice.v1.ReceiveMessagesResponse.messages:type_name -> sluice.v1.QueueMessage
-	5,  // 35: sluice.v1.ReceiptResult.error:type_name -> sluice.v1.ErrorDetail
-	70, // 36: sluice.v1.AckMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
-	70, // 37: sluice.v1.NackMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
-	70, // 38: sluice.v1.ExtendMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
-	80, // 39: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
-	4,  // 40: sluice.v1.PartitionOffsetsRequest.op:type_name -> sluice.v1.PartitionOffsetsOp
-	39, // 41: sluice.v1.PartitionOffsetsRequest.offsets:type_name -> sluice.v1.OffsetCommit
-	3,  // 42: sluice.v1.PartitionOffsetsRequest.reset_spec:type_name -> sluice.v1.ResetSpec
-	43, // 43: sluice.v1.PartitionOffsetsResponse.offsets:type_name -> sluice.v1.PartitionOffset
-	7,  // 44: sluice.v1.Sluice.GetCluster:input_type -> sluice.v1.GetClusterRequest
-	11, // 45: sluice.v1.Sluice.GetMetadata:input_type -> sluice.v1.GetMetadataRequest
-	13, // 46: sluice.v1.Sluice.CreateStream:input_type -> sluice.v1.CreateStreamRequest
-	15, // 47: sluice.v1.Sluice.DescribeStream:input_type -> sluice.v1.DescribeStreamRequest
-	17, // 48: sluice.v1.Sluice.ListStreams:input_type -> sluice.v1.ListStreamsRequest
-	19, // 49: sluice.v1.Sluice.DeleteStream:input_type -> sluice.v1.DeleteStreamRequest
-	21, // 50: sluice.v1.Sluice.AlterStream:input_type -> sluice.v1.AlterStreamRequest
-	23, // 51: sluice.v1.Sluice.InitProducer:input_type -> sluice.v1.InitProducerRequest
-	25, // 52: sluice.v1.Sluice.Produce:input_type -> sluice.v1.ProduceRequest
-	27, // 53: sluice.v1.Sluice.Fetch:input_type -> sluice.v1.FetchRequest
-	29, // 54: sluice.v1.Sluice.Follow:input_type -> sluice.v1.FollowRequest
-	30, // 55: sluice.v1.Sluice.ListOffsets:input_type -> sluice.v1.ListOffsetsRequest
-	33, // 56: sluice.v1.Sluice.JoinGroup:input_type -> sluice.v1.JoinGroupRequest
-	35, // 57: sluice.v1.Sluice.GroupHeartbeat:input_type -> sluice.v1.GroupHeartbeatRequest
-	37, // 58: sluice.v1.Sluice.LeaveGroup:input_type -> sluice.v1.LeaveGroupRequest
-	40, // 59: sluice.v1.Sluice.CommitOffsets:input_type -> sluice.v1.CommitOffsetsRequest
-	44, // 60: sluice.v1.Sluice.FetchOffsets:input_type -> sluice.v1.FetchOffsetsRequest
-	47, // 61: sluice.v1.Sluice.ListGroups:input_type -> sluice.v1.ListGroupsRequest
-	50, // 62: sluice.v1.Sluice.DescribeGroup:input_type -> sluice.v1.DescribeGroupRequest
-	52, // 63: sluice.v1.Sluice.ResetOffsets:input_type -> sluice.v1.ResetOffsetsRequest
-	54, // 64: sluice.v1.Sluice.DeleteGroup:input_type -> sluice.v1.DeleteGroupRequest
-	57, // 65: sluice.v1.Sluice.CreateQueue:input_type -> sluice.v1.CreateQueueRequest
-	59, // 66: sluice.v1.Sluice.DeleteQueue:input_type -> sluice.v1.DeleteQueueRequest
-	61, // 67: sluice.v1.Sluice.ListQueues:input_type -> sluice.v1.ListQueuesRequest
-	63, // 68: sluice.v1.Sluice.DescribeQueue:input_type -> sluice.v1.DescribeQueueRequest
-	68, // 69: sluice.v1.Sluice.ReceiveMessages:input_type -> sluice.v1.ReceiveMessagesRequest
-	71, // 70: sluice.v1.Sluice.AckMessages:input_type -> sluice.v1.AckMessagesRequest
-	73, // 71: sluice.v1.Sluice.NackMessages:input_type -> sluice.v1.NackMessagesRequest
-	75, // 72: sluice.v1.Sluice.ExtendMessages:input_type -> sluice.v1.ExtendMessagesRequest
-	77, // 73: sluice.v1.Sluice.PurgeQueue:input_type -> sluice.v1.PurgeQueueRequest
-	79, // 74: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
-	82, // 75: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
-	84, // 76: sluice.v1.SluiceInternal.PartitionOffsets:input_type -> sluice.v1.PartitionOffsetsRequest
-	8,  // 77: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
-	12, // 78: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
-	14, // 79: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
-	16, // 80: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
-	18, // 81: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
-	20, // 82: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
-	22, // 83: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
-	24, // 84: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
-	26, // 85: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
-	28, // 86: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
-	28, // 87: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
-	31, // 88: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
-	34, // 89: sluice.v1.Sluice.JoinGroup:output_type -> sluice.v1.JoinGroupResponse
-	36, // 90: sluice.v1.Sluice.GroupHeartbeat:output_type -> sluice.v1.GroupHeartbeatResponse
-	38, // 91: sluice.v1.Sluice.LeaveGroup:output_type -> sluice.v1.LeaveGroupResponse
-	42, // 92: sluice.v1.Sluice.CommitOffsets:output_type -> sluice.v1.CommitOffsetsResponse
-	45, // 93: sluice.v1.Sluice.FetchOffsets:output_type -> sluice.v1.FetchOffsetsResponse
-	48, // 94: sluice.v1.Sluice.ListGroups:output_type -> sluice.v1.ListGroupsResponse
-	51, // 95: sluice.v1.Sluice.DescribeGroup:output_type -> sluice.v1.DescribeGroupResponse
-	53, // 96: sluice.v1.Sluice.ResetOffsets:output_type -> sluice.v1.ResetOffsetsResponse
-	55, // 97: sluice.v1.Sluice.DeleteGroup:output_type -> sluice.v1.DeleteGroupResponse
-	58, // 98: sluice.v1.Sluice.CreateQueue:output_type -> sluice.v1.CreateQueueResponse
-	60, // 99: sluice.v1.Sluice.DeleteQueue:output_type -> sluice.v1.DeleteQueueResponse
-	62, // 100: sluice.v1.Sluice.ListQueues:output_type -> sluice.v1.ListQueuesResponse
-	65, // 101: sluice.v1.Sluice.DescribeQueue:output_type -> sluice.v1.DescribeQueueResponse
-	69, // 102: sluice.v1.Sluice.ReceiveMessages:output_type -> sluice.v1.ReceiveMessagesResponse
-	72, // 103: sluice.v1.Sluice.AckMessages:output_type -> sluice.v1.AckMessagesResponse
-	74, // 104: sluice.v1.Sluice.NackMessages:output_type -> sluice.v1.NackMessagesResponse
-	76, // 105: sluice.v1.Sluice.ExtendMessages:output_type -> sluice.v1.ExtendMessagesResponse
-	78, // 106: sluice.v1.Sluice.PurgeQueue:output_type -> sluice.v1.PurgeQueueResponse
-	81, // 107: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
-	83, // 108: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
-	85, // 109: sluice.v1.SluiceInternal.PartitionOffsets:output_type -> sluice.v1.PartitionOffsetsResponse
-	77, // [77:110] is the sub-list for method output_type
-	44, // [44:77] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	65, // 33: sluice.v1.DescribeQueueResponse.dead_letter_partitions:type_name -> sluice.v1.DeadLetterPartitionStats
+	68, // 34: sluice.v1.QueueMessage.headers:type_name -> sluice.v1.Header
+	67, // 35: sluice.v1.ReceiveMessagesResponse.messages:type_name -> sluice.v1.QueueMessage
+	5,  // 36: sluice.v1.ReceiptResult.error:type_name -> sluice.v1.ErrorDetail
+	71, // 37: sluice.v1.AckMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
+	71, // 38: sluice.v1.NackMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
+	71, // 39: sluice.v1.ExtendMessagesResponse.results:type_name -> sluice.v1.ReceiptResult
+	83, // 40: sluice.v1.PartitionLeadersResponse.leaders:type_name -> sluice.v1.PartitionLeader
+	4,  // 41: sluice.v1.PartitionOffsetsRequest.op:type_name -> sluice.v1.PartitionOffsetsOp
+	39, // 42: sluice.v1.PartitionOffsetsRequest.offsets:type_name -> sluice.v1.OffsetCommit
+	3,  // 43: sluice.v1.PartitionOffsetsRequest.reset_spec:type_name -> sluice.v1.ResetSpec
+	43, // 44: sluice.v1.PartitionOffsetsResponse.offsets:type_name -> sluice.v1.PartitionOffset
+	7,  // 45: sluice.v1.Sluice.GetCluster:input_type -> sluice.v1.GetClusterRequest
+	11, // 46: sluice.v1.Sluice.GetMetadata:input_type -> sluice.v1.GetMetadataRequest
+	13, // 47: sluice.v1.Sluice.CreateStream:input_type -> sluice.v1.CreateStreamRequest
+	15, // 48: sluice.v1.Sluice.DescribeStream:input_type -> sluice.v1.DescribeStreamRequest
+	17, // 49: sluice.v1.Sluice.ListStreams:input_type -> sluice.v1.ListStreamsRequest
+	19, // 50: sluice.v1.Sluice.DeleteStream:input_type -> sluice.v1.DeleteStreamRequest
+	21, // 51: sluice.v1.Sluice.AlterStream:input_type -> sluice.v1.AlterStreamRequest
+	23, // 52: sluice.v1.Sluice.InitProducer:input_type -> sluice.v1.InitProducerRequest
+	25, // 53: sluice.v1.Sluice.Produce:input_type -> sluice.v1.ProduceRequest
+	27, // 54: sluice.v1.Sluice.Fetch:input_type -> sluice.v1.FetchRequest
+	29, // 55: sluice.v1.Sluice.Follow:input_type -> sluice.v1.FollowRequest
+	30, // 56: sluice.v1.Sluice.ListOffsets:input_type -> sluice.v1.ListOffsetsRequest
+	33, // 57: sluice.v1.Sluice.JoinGroup:input_type -> sluice.v1.JoinGroupRequest
+	35, // 58: sluice.v1.Sluice.GroupHeartbeat:input_type -> sluice.v1.GroupHeartbeatRequest
+	37, // 59: sluice.v1.Sluice.LeaveGroup:input_type -> sluice.v1.LeaveGroupRequest
+	40, // 60: sluice.v1.Sluice.CommitOffsets:input_type -> sluice.v1.CommitOffsetsRequest
+	44, // 61: sluice.v1.Sluice.FetchOffsets:input_type -> sluice.v1.FetchOffsetsRequest
+	47, // 62: sluice.v1.Sluice.ListGroups:input_type -> sluice.v1.ListGroupsRequest
+	50, // 63: sluice.v1.Sluice.DescribeGroup:input_type -> sluice.v1.DescribeGroupRequest
+	52, // 64: sluice.v1.Sluice.ResetOffsets:input_type -> sluice.v1.ResetOffsetsRequest
+	54, // 65: sluice.v1.Sluice.DeleteGroup:input_type -> sluice.v1.DeleteGroupRequest
+	57, // 66: sluice.v1.Sluice.CreateQueue:input_type -> sluice.v1.CreateQueueRequest
+	59, // 67: sluice.v1.Sluice.DeleteQueue:input_type -> sluice.v1.DeleteQueueRequest
+	61, // 68: sluice.v1.Sluice.ListQueues:input_type -> sluice.v1.ListQueuesRequest
+	63, // 69: sluice.v1.Sluice.DescribeQueue:input_type -> sluice.v1.DescribeQueueRequest
+	69, // 70: sluice.v1.Sluice.ReceiveMessages:input_type -> sluice.v1.ReceiveMessagesRequest
+	72, // 71: sluice.v1.Sluice.AckMessages:input_type -> sluice.v1.AckMessagesRequest
+	74, // 72: sluice.v1.Sluice.NackMessages:input_type -> sluice.v1.NackMessagesRequest
+	76, // 73: sluice.v1.Sluice.ExtendMessages:input_type -> sluice.v1.ExtendMessagesRequest
+	78, // 74: sluice.v1.Sluice.PurgeQueue:input_type -> sluice.v1.PurgeQueueRequest
+	80, // 75: sluice.v1.Sluice.RedriveQueue:input_type -> sluice.v1.RedriveQueueRequest
+	82, // 76: sluice.v1.SluiceInternal.PartitionLeaders:input_type -> sluice.v1.PartitionLeadersRequest
+	85, // 77: sluice.v1.SluiceInternal.AllocateProducerIDs:input_type -> sluice.v1.AllocateProducerIDsRequest
+	87, // 78: sluice.v1.SluiceInternal.PartitionOffsets:input_type -> sluice.v1.PartitionOffsetsRequest
+	8,  // 79: sluice.v1.Sluice.GetCluster:output_type -> sluice.v1.GetClusterResponse
+	12, // 80: sluice.v1.Sluice.GetMetadata:output_type -> sluice.v1.GetMetadataResponse
+	14, // 81: sluice.v1.Sluice.CreateStream:output_type -> sluice.v1.CreateStreamResponse
+	16, // 82: sluice.v1.Sluice.DescribeStream:output_type -> sluice.v1.DescribeStreamResponse
+	18, // 83: sluice.v1.Sluice.ListStreams:output_type -> sluice.v1.ListStreamsResponse
+	20, // 84: sluice.v1.Sluice.DeleteStream:output_type -> sluice.v1.DeleteStreamResponse
+	22, // 85: sluice.v1.Sluice.AlterStream:output_type -> sluice.v1.AlterStreamResponse
+	24, // 86: sluice.v1.Sluice.InitProducer:output_type -> sluice.v1.InitProducerResponse
+	26, // 87: sluice.v1.Sluice.Produce:output_type -> sluice.v1.ProduceResponse
+	28, // 88: sluice.v1.Sluice.Fetch:output_type -> sluice.v1.FetchResponse
+	28, // 89: sluice.v1.Sluice.Follow:output_type -> sluice.v1.FetchResponse
+	31, // 90: sluice.v1.Sluice.ListOffsets:output_type -> sluice.v1.ListOffsetsResponse
+	34, // 91: sluice.v1.Sluice.JoinGroup:output_type -> sluice.v1.JoinGroupResponse
+	36, // 92: sluice.v1.Sluice.GroupHeartbeat:output_type -> sluice.v1.GroupHeartbeatResponse
+	38, // 93: sluice.v1.Sluice.LeaveGroup:output_type -> sluice.v1.LeaveGroupResponse
+	42, // 94: sluice.v1.Sluice.CommitOffsets:output_type -> sluice.v1.CommitOffsetsResponse
+	45, // 95: sluice.v1.Sluice.FetchOffsets:output_type -> sluice.v1.FetchOffsetsResponse
+	48, // 96: sluice.v1.Sluice.ListGroups:output_type -> sluice.v1.ListGroupsResponse
+	51, // 97: sluice.v1.Sluice.DescribeGroup:output_type -> sluice.v1.DescribeGroupResponse
+	53, // 98: sluice.v1.Sluice.ResetOffsets:output_type -> sluice.v1.ResetOffsetsResponse
+	55, // 99: sluice.v1.Sluice.DeleteGroup:output_type -> sluice.v1.DeleteGroupResponse
+	58, // 100: sluice.v1.Sluice.CreateQueue:output_type -> sluice.v1.CreateQueueResponse
+	60, // 101: sluice.v1.Sluice.DeleteQueue:output_type -> sluice.v1.DeleteQueueResponse
+	62, // 102: sluice.v1.Sluice.ListQueues:output_type -> sluice.v1.ListQueuesResponse
+	66, // 103: sluice.v1.Sluice.DescribeQueue:output_type -> sluice.v1.DescribeQueueResponse
+	70, // 104: sluice.v1.Sluice.ReceiveMessages:output_type -> sluice.v1.ReceiveMessagesResponse
+	73, // 105: sluice.v1.Sluice.AckMessages:output_type -> sluice.v1.AckMessagesResponse
+	75, // 106: sluice.v1.Sluice.NackMessages:output_type -> sluice.v1.NackMessagesResponse
+	77, // 107: sluice.v1.Sluice.ExtendMessages:output_type -> sluice.v1.ExtendMessagesResponse
+	79, // 108: sluice.v1.Sluice.PurgeQueue:output_type -> sluice.v1.PurgeQueueResponse
+	81, // 109: sluice.v1.Sluice.RedriveQueue:output_type -> sluice.v1.RedriveQueueResponse
+	84, // 110: sluice.v1.SluiceInternal.PartitionLeaders:output_type -> sluice.v1.PartitionLeadersResponse
+	86, // 111: sluice.v1.SluiceInternal.AllocateProducerIDs:output_type -> sluice.v1.AllocateProducerIDsResponse
+	88, // 112: sluice.v1.SluiceInternal.PartitionOffsets:output_type -> sluice.v1.PartitionOffsetsResponse
+	79, // [79:113] is the sub-list for method output_type
+	45, // [45:79] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_sluice_proto_init() }
@@ -5897,7 +6146,7 @@ func file_sluice_v1_sluice_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_sluice_proto_rawDesc), len(file_sluice_v1_sluice_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   81,
+			NumMessages:   84,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -59,6 +59,7 @@ const (
 	Sluice_NackMessages_FullMethodName    = "/sluice.v1.Sluice/NackMessages"
 	Sluice_ExtendMessages_FullMethodName  = "/sluice.v1.Sluice/ExtendMessages"
 	Sluice_PurgeQueue_FullMethodName      = "/sluice.v1.Sluice/PurgeQueue"
+	Sluice_RedriveQueue_FullMethodName    = "/sluice.v1.Sluice/RedriveQueue"
 )
 
 // SluiceClient is the client API for Sluice service.
@@ -138,6 +139,10 @@ type SluiceClient interface {
 	// PurgeQueue deletes every message of one partition of the queue that
 	// was sent before the call (in flight ones too).
 	PurgeQueue(ctx context.Context, in *PurgeQueueRequest, opts ...grpc.CallOption) (*PurgeQueueResponse, error)
+	// RedriveQueue moves the queue's dead-lettered messages in one
+	// partition of its dead-letter stream back to the queue's stream (on
+	// that partition's leader): up to max of them, oldest first.
+	RedriveQueue(ctx context.Context, in *RedriveQueueRequest, opts ...grpc.CallOption) (*RedriveQueueResponse, error)
 }
 
 type sluiceClient struct {
@@ -457,6 +462,16 @@ func (c *sluiceClient) PurgeQueue(ctx context.Context, in *PurgeQueueRequest, op
 	return out, nil
 }
 
+func (c *sluiceClient) RedriveQueue(ctx context.Context, in *RedriveQueueRequest, opts ...grpc.CallOption) (*RedriveQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RedriveQueueResponse)
+	err := c.cc.Invoke(ctx, Sluice_RedriveQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SluiceServer is the server API for Sluice service.
 // All implementations must embed UnimplementedSluiceServer
 // for forward compatibility.
@@ -534,6 +549,10 @@ type SluiceServer interface {
 	// PurgeQueue deletes every message of one partition of the queue that
 	// was sent before the call (in flight ones too).
 	PurgeQueue(context.Context, *PurgeQueueRequest) (*PurgeQueueResponse, error)
+	// RedriveQueue moves the queue's dead-lettered messages in one
+	// partition of its dead-letter stream back to the queue's stream (on
+	// that partition's leader): up to max of them, oldest first.
+	RedriveQueue(context.Context, *RedriveQueueRequest) (*RedriveQueueResponse, error)
 	mustEmbedUnimplementedSluiceServer()
 }
 
@@ -633,6 +652,9 @@ func (UnimplementedSluiceServer) ExtendMessages(context.Context, *ExtendMessages
 }
 func (UnimplementedSluiceServer) PurgeQueue(context.Context, *PurgeQueueRequest) (*PurgeQueueResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PurgeQueue not implemented")
+}
+func (UnimplementedSluiceServer) RedriveQueue(context.Context, *RedriveQueueRequest) (*RedriveQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RedriveQueue not implemented")
 }
 func (UnimplementedSluiceServer) mustEmbedUnimplementedSluiceServer() {}
 func (UnimplementedSluiceServer) testEmbeddedByValue()                {}
@@ -1188,6 +1210,24 @@ func _Sluice_PurgeQueue_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sluice_RedriveQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedriveQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SluiceServer).RedriveQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sluice_RedriveQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SluiceServer).RedriveQueue(ctx, req.(*RedriveQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Sluice_ServiceDesc is the grpc.ServiceDesc for Sluice service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1310,6 +1350,10 @@ var Sluice_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PurgeQueue",
 			Handler:    _Sluice_PurgeQueue_Handler,
+		},
+		{
+			MethodName: "RedriveQueue",
+			Handler:    _Sluice_RedriveQueue_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

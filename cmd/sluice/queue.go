@@ -50,6 +50,8 @@ func queueCommand() *cli.Command {
 				ArgsUsage: "QUEUE", Flags: clientFlags(), Action: queueDescribe},
 			{Name: "purge", Usage: "delete every message sent so far (in flight ones too)", ArgsUsage: "QUEUE",
 				Flags: clientFlags(), Action: queuePurge},
+			{Name: "redrive", Usage: "move the queue's dead-lettered messages back to it", ArgsUsage: "QUEUE",
+				Flags: clientFlags(), Action: queueRedrive},
 			queueSendCommand(),
 			queueReceiveCommand("QUEUE"),
 			{Name: "ack", Usage: "delete received messages", ArgsUsage: "QUEUE [PARTITION:RECEIPT...]",
@@ -204,6 +206,31 @@ func queuePurge(c *cli.Context) error {
 	})
 }
 
+func queueRedrive(c *cli.Context) error {
+	if err := checkArgs(c, "QUEUE"); err != nil {
+		return err
+	}
+	out, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	name := c.Args().First()
+	return adminCall(c, func(ctx context.Context, cl *client.Client) error {
+		n, err := cl.RedriveQueue(ctx, name)
+		if err != nil {
+			if n > 0 {
+				fmt.Fprintf(envOf(c).stderr, "moved %s back to queue %s before the error\n", plural(int(n), "message"), name)
+			}
+			return queueAdminError("queue", name, err)
+		}
+		if out == "json" {
+			return writeJSON(envOf(c).stdout, map[string]any{"queue": name, "redriven": n})
+		}
+		_, err = fmt.Fprintf(envOf(c).stdout, "moved %s from the dead-letter stream back to queue %s\n", plural(int(n), "message"), name)
+		return err
+	})
+}
+
 func queueList(c *cli.Context) error {
 	if err := checkArgs(c); err != nil {
 		return err
@@ -283,12 +310,51 @@ func queueDescribe(c *cli.Context) error {
 func writeQueueDescription(w io.Writer, q client.QueueInfo) error {
 	fmt.Fprintf(w, "%s %s\nstream %s, %s, filter %s, created %s\n\n", kindText(q), q.Name, q.Stream, deliveryText(q),
 		orDash(q.Filter), formatTime(q.CreatedAt))
-	t := newTable(w, "PARTITION", "FLOOR", "HIGH WATERMARK", "PENDING", "IN FLIGHT")
+	t := newTable(w, "PARTITION", "FLOOR", "HIGH WATERMARK", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST")
+	approx := false
 	for _, p := range q.Partitions {
-		t.row(strconv.Itoa(int(p.Partition)), offsetText(p.Floor), offsetText(p.HighWatermark), offsetText(p.Pending),
-			offsetText(p.InFlight))
+		oldest := "-"
+		if !p.Oldest.IsZero() {
+			oldest = ageText(time.Since(p.Oldest)) + " ago"
+		}
+		visible := offsetText(p.Visible)
+		if p.Approximate {
+			visible, approx = "~"+visible, true
+		}
+		t.row(strconv.Itoa(int(p.Partition)), offsetText(p.Floor), offsetText(p.HighWatermark), visible,
+			offsetText(p.InFlight), offsetText(p.Delayed), oldest)
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if approx {
+		fmt.Fprintln(w, "~: the leader looked at the first 4 MiB of pending records and counted the rest as visible")
+	}
+	if q.DeadLetterStream != "" {
+		var n int64
+		known := true
+		for _, p := range q.DeadLetter {
+			if p.Messages < 0 {
+				known = false
+				continue
+			}
+			n += p.Messages
+		}
+		text := strconv.FormatInt(n, 10)
+		if !known {
+			text = "at least " + text + " (a partition's leader did not answer)"
+		}
+		fmt.Fprintf(w, "\ndead-lettered, not redriven: %s in stream %s\n", text, q.DeadLetterStream)
+	}
+	return nil
+}
+
+// ageText renders an age to the second (to the millisecond below one).
+func ageText(d time.Duration) string {
+	if d < time.Second {
+		return max(d, 0).Truncate(time.Millisecond).String()
+	}
+	return d.Truncate(time.Second).String()
 }
 
 // deliveryText renders a queue's delivery settings on one line.
@@ -335,14 +401,25 @@ type queueJSON struct {
 	Filter              string               `json:"filter"`
 	CreatedAt           string               `json:"created_at,omitempty"`
 	PartitionStats      []queuePartitionJSON `json:"partition_stats,omitempty"`
+	DeadLetterStats     []deadLetterJSON     `json:"dead_letter_stats,omitempty"`
 }
 
 type queuePartitionJSON struct {
-	Partition     int32 `json:"partition"`
-	Floor         int64 `json:"floor"`
-	HighWatermark int64 `json:"high_watermark"`
-	Pending       int64 `json:"pending"`
-	InFlight      int64 `json:"in_flight"`
+	Partition     int32  `json:"partition"`
+	Floor         int64  `json:"floor"`
+	HighWatermark int64  `json:"high_watermark"`
+	Pending       int64  `json:"pending"`
+	InFlight      int64  `json:"in_flight"`
+	Visible       int64  `json:"visible"`
+	Delayed       int64  `json:"delayed"`
+	Oldest        string `json:"oldest,omitempty"`
+	Approximate   bool   `json:"approximate,omitempty"`
+}
+
+type deadLetterJSON struct {
+	Partition   int32 `json:"partition"`
+	Messages    int64 `json:"messages"`
+	Approximate bool  `json:"approximate,omitempty"`
 }
 
 func toQueueJSON(q client.QueueInfo) queueJSON {
@@ -353,7 +430,15 @@ func toQueueJSON(q client.QueueInfo) queueJSON {
 		j.CreatedAt = q.CreatedAt.UTC().Format(time.RFC3339Nano)
 	}
 	for _, p := range q.Partitions {
-		j.PartitionStats = append(j.PartitionStats, queuePartitionJSON(p))
+		pj := queuePartitionJSON{Partition: p.Partition, Floor: p.Floor, HighWatermark: p.HighWatermark, Pending: p.Pending,
+			InFlight: p.InFlight, Visible: p.Visible, Delayed: p.Delayed, Approximate: p.Approximate}
+		if !p.Oldest.IsZero() {
+			pj.Oldest = p.Oldest.UTC().Format(time.RFC3339Nano)
+		}
+		j.PartitionStats = append(j.PartitionStats, pj)
+	}
+	for _, p := range q.DeadLetter {
+		j.DeadLetterStats = append(j.DeadLetterStats, deadLetterJSON(p))
 	}
 	return j
 }

@@ -225,17 +225,23 @@ func TestQueueDescriptionOutput(t *testing.T) {
 	q := client.QueueInfo{Name: "jobs", Stream: "orders", VisibilityTimeout: 45 * time.Second, MaxReceives: 5,
 		DeadLetterStream: "dlq", Delay: time.Second, FIFO: true,
 		Partitions: []client.QueuePartitionStats{
-			{Partition: 0, Floor: 7, HighWatermark: 10, Pending: 2, InFlight: 1},
-			{Partition: 1, Floor: -1, HighWatermark: -1, Pending: -1, InFlight: -1},
-		}}
+			{Partition: 0, Floor: 7, HighWatermark: 10, Pending: 3, InFlight: 1, Visible: 1, Delayed: 1,
+				Oldest: time.Now().Add(-90 * time.Second)},
+			{Partition: 1, Floor: -1, HighWatermark: -1, Pending: -1, InFlight: -1, Visible: -1, Delayed: -1},
+			{Partition: 2, Floor: 0, HighWatermark: 5000000, Pending: 5000000, Visible: 5000000, Approximate: true},
+		},
+		DeadLetter: []client.DeadLetterStats{{Partition: 0, Messages: 4}, {Partition: 1, Messages: -1}}}
 	var b bytes.Buffer
 	if err := writeQueueDescription(&b, q); err != nil {
 		t.Fatal(err)
 	}
 	want := "queue jobs\nstream orders, visibility 45s, max receives 5, dead letter dlq, delay 1s, fifo yes, filter -, created -\n\n" +
-		"PARTITION  FLOOR  HIGH WATERMARK  PENDING  IN FLIGHT\n" +
-		"0          7      10              2        1\n" +
-		"1          ?      ?               ?        ?\n"
+		"PARTITION  FLOOR  HIGH WATERMARK  VISIBLE   IN FLIGHT  DELAYED  OLDEST\n" +
+		"0          7      10              1         1          1        1m30s ago\n" +
+		"1          ?      ?               ?         ?          ?        -\n" +
+		"2          0      5000000         ~5000000  0          0        -\n" +
+		"~: the leader looked at the first 4 MiB of pending records and counted the rest as visible\n\n" +
+		"dead-lettered, not redriven: at least 4 (a partition's leader did not answer) in stream dlq\n"
 	if b.String() != want {
 		t.Errorf("describe:\n%s\nwant:\n%s", b.String(), want)
 	}
@@ -244,7 +250,7 @@ func TestQueueDescriptionOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	stats := j["partition_stats"].([]any)
-	if j["visibility_timeout_ms"] != float64(45000) || j["fifo"] != true || len(stats) != 2 ||
+	if j["visibility_timeout_ms"] != float64(45000) || j["fifo"] != true || len(stats) != 3 ||
 		stats[1].(map[string]any)["floor"] != float64(-1) {
 		t.Errorf("describe json: %v", j)
 	}

@@ -322,6 +322,35 @@ func (c *tcluster) createStream(i int, name string, parts, rf int) {
 	c.settle(name)
 }
 
+// createQueue creates queue q over its existing stream through node i,
+// retrying what is retriable (a metadata election): a retry that finds
+// the queue made by an attempt whose outcome was unknown succeeds.
+func (c *tcluster) createQueue(i int, q *sluicev1.Queue) {
+	c.t.Helper()
+	ctx := testCtx(c.t, 20*time.Second)
+	var err error
+	tries := 0
+	waitFor(c.t, 20*time.Second, "CreateQueue "+q.GetName(), func() bool {
+		tries++
+		_, err = c.api(i).CreateQueue(ctx, &sluicev1.CreateQueueRequest{Queue: q})
+		if tries > 1 && codeOf(err) == sluicev1.ErrorCode_ERROR_CODE_QUEUE_EXISTS {
+			err = nil
+		}
+		return err == nil || !detailOf(err).GetRetriable()
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	waitFor(c.t, 20*time.Second, "every node to know queue "+q.GetName(), func() bool {
+		for _, n := range c.nodes {
+			if n != nil && n.Metadata().Queue(q.GetName()) == nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // settle waits until every partition of stream is led by its preferred
 // leader (where the nodes' balancing moves it) and every node is ready.
 func (c *tcluster) settle(stream string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +44,9 @@ type engineKey struct {
 	queue       string
 	incarnation uint64
 	partition   string // raft group id
+	// redrive: the engine that reads the queue's dead letters from a
+	// partition of its dead-letter stream (see redriveEngine).
+	redrive bool
 }
 
 type engineEntry struct {
@@ -54,31 +58,44 @@ type engineEntry struct {
 // engine returns the engine of queue q on partition p, which this node
 // must lead: a new one when the term or the queue's settings changed.
 func (s *service) engine(ctx context.Context, v *metadata.View, q *metadata.Queue, p *metadata.Partition) (*queue.Engine, error) {
+	return s.engineOf(ctx, v, engineKey{q.Name, q.Incarnation, p.ID, false}, q, p, func() (queue.Config, error) {
+		var f *consumergroup.Filter
+		if q.Filter != "" {
+			var err error
+			if f, err = consumergroup.ParseFilter(q.Filter); err != nil {
+				return queue.Config{}, err
+			}
+		}
+		return queue.Config{Name: stateName(q), Visibility: time.Duration(q.VisibilityTimeoutMs) * time.Millisecond,
+			MaxReceives: uint32(max(q.MaxReceives, 0)), Delay: time.Duration(q.DelayMs) * time.Millisecond, FIFO: q.FIFO, Filter: f}, nil
+	})
+}
+
+// engineOf returns the engine under k for partition p (which this node
+// must lead), made with config when there is none for p's current term
+// and q's current settings.
+func (s *service) engineOf(ctx context.Context, v *metadata.View, k engineKey, q *metadata.Queue, p *metadata.Partition,
+	config func() (queue.Config, error)) (*queue.Engine, error) {
 	r, g, err := s.leaderReplica(ctx, v, p)
 	if err != nil {
 		return nil, err
 	}
 	term := g.Term()
-	k := engineKey{q.Name, q.Incarnation, p.ID}
 	s.engines.mu.Lock()
 	defer s.engines.mu.Unlock()
 	if e := s.engines.m[k]; e != nil && e.term == term && e.cfg == *q {
 		return e.eng, nil
 	}
-	var f *consumergroup.Filter
-	if q.Filter != "" {
-		if f, err = consumergroup.ParseFilter(q.Filter); err != nil {
-			return nil, err
-		}
+	cfg, err := config()
+	if err != nil {
+		return nil, err
 	}
-	cfg := queue.Config{Name: stateName(q), Visibility: time.Duration(q.VisibilityTimeoutMs) * time.Millisecond,
-		MaxReceives: uint32(max(q.MaxReceives, 0)), Delay: time.Duration(q.DelayMs) * time.Millisecond, FIFO: q.FIFO, Filter: f}
 	eng, err := queue.NewEngine(cfg, r, int32(p.Index), term, nil)
 	if err != nil {
 		return nil, err
 	}
 	for old := range s.engines.m {
-		if old.queue == k.queue && old.partition == k.partition {
+		if old.queue == k.queue && old.partition == k.partition && old.redrive == k.redrive {
 			delete(s.engines.m, old) // an older incarnation or term
 		}
 	}
@@ -133,7 +150,7 @@ func (s *service) receive(ctx context.Context, req *sluicev1.ReceiveMessagesRequ
 			return nil, err
 		}
 		if len(res.DeadLetter) > 0 {
-			if err := s.deadLetter(ctx, v, q, eng, res.DeadLetter); err != nil {
+			if err := s.deadLetter(ctx, v, q, p, eng, res.DeadLetter); err != nil {
 				s.log.Warn("rpc: dead-lettering", "queue", q.Name, "err", err)
 			}
 		}
@@ -185,33 +202,25 @@ func messageOf(part int, m queue.Message) *sluicev1.QueueMessage {
 }
 
 // deadLetter writes recs to q's dead-letter stream, partitioned by key,
-// then marks them done in q. Records that could not be written stay
-// pending (and are tried again at the next receive).
-func (s *service) deadLetter(ctx context.Context, v *metadata.View, q *metadata.Queue, eng *queue.Engine, recs []batch.Record) error {
+// with the dead-letter headers added, then marks them done in q. Records
+// that could not be written stay pending (and are tried again at the next
+// receive).
+func (s *service) deadLetter(ctx context.Context, v *metadata.View, q *metadata.Queue, p *metadata.Partition, eng *queue.Engine, recs []batch.Record) error {
 	dlq := v.Stream(q.DeadLetterStream)
 	if dlq == nil {
 		return fmt.Errorf("%w: dead-letter stream %q of queue %q", metadata.ErrStreamNotFound, q.DeadLetterStream, q.Name)
 	}
-	byPart := map[int][]batch.Record{}
-	for _, r := range recs {
-		i := metadata.PartitionFor(dlq, r.Key)
-		if r.Key == nil {
-			i = int(r.Offset % int64(len(dlq.Partitions)))
-		}
-		byPart[i] = append(byPart[i], r)
+	out := make([]batch.Record, len(recs))
+	for i, r := range recs {
+		out[i] = r
+		out[i].Headers = append(slices.Clip(r.Headers),
+			batch.RecordHeader{Key: queue.DeadLetterQueueHeader, Value: []byte(q.Name)},
+			batch.RecordHeader{Key: queue.DeadLetterSourceHeader, Value: fmt.Appendf(nil, "%s/%d/%d", q.Stream, p.Index, r.Offset)})
 	}
+	written, first := s.produceSpread(ctx, dlq, out)
 	var moved []int64
-	var first error
-	for i, rs := range byPart {
-		b, err := batch.Append(nil, rs, batch.EncodeOptions{ProducerID: -1})
-		if err == nil {
-			_, err = s.produce(ctx, &sluicev1.ProduceRequest{Stream: dlq.Name, Partition: int32(i), Batch: b})
-		}
-		if err != nil {
-			first = cmpErr(first, err)
-			continue
-		}
-		for _, r := range rs {
+	for i, r := range recs {
+		if written[i] {
 			moved = append(moved, r.Offset)
 		}
 	}
@@ -425,32 +434,36 @@ func (a *api) DescribeQueue(ctx context.Context, req *sluicev1.DescribeQueueRequ
 			out.Partitions = append(out.Partitions, s.queueStats(ctx, v, q, &st.Partitions[i]))
 		}
 	}
+	if st := v.Stream(q.DeadLetterStream); st != nil {
+		for i := range st.Partitions {
+			out.DeadLetterPartitions = append(out.DeadLetterPartitions, s.deadLetterStats(ctx, v, q, &st.Partitions[i]))
+		}
+	}
 	return out, nil
 }
 
 // queueStats reads a partition's queue state where this node leads it; -1
 // elsewhere (the client asks each partition's leader for exact figures).
 func (s *service) queueStats(ctx context.Context, v *metadata.View, q *metadata.Queue, p *metadata.Partition) *sluicev1.QueuePartitionStats {
-	st := &sluicev1.QueuePartitionStats{Partition: int32(p.Index), Floor: -1, HighWatermark: -1, Pending: -1, InFlight: -1}
-	r, g := s.node.Partition(p.ID)
-	if r == nil || !g.IsLeader() {
+	st := &sluicev1.QueuePartitionStats{Partition: int32(p.Index), Floor: -1, HighWatermark: -1, Pending: -1, InFlight: -1,
+		Visible: -1, Delayed: -1}
+	if _, g := s.node.Partition(p.ID); g == nil || !g.IsLeader() {
 		return st
 	}
-	st.HighWatermark = r.HighWatermark()
-	if !r.QueueState(stateName(q), func(a *consumergroup.AckState) {
-		st.Floor = a.Floor()
-		st.Pending = st.HighWatermark - a.Floor() - a.DoneAbove()
-	}) {
-		st.Floor, st.Pending = r.LogStartOffset(), st.HighWatermark-r.LogStartOffset()
+	// The engine of a queue received from here has its leases; a new
+	// one (describing does not create state) has none in flight.
+	eng, err := s.engine(ctx, v, q, p)
+	if err != nil {
+		return st
 	}
-	// Leases live in the engine of a queue received from here; none
-	// means nothing in flight (describing does not create one).
-	st.InFlight = 0
-	s.engines.mu.Lock()
-	e := s.engines.m[engineKey{q.Name, q.Incarnation, p.ID}]
-	s.engines.mu.Unlock()
-	if e != nil && e.term == g.Term() {
-		st.InFlight = int64(e.eng.InFlight())
+	qs, err := eng.Stats(ctx)
+	if err != nil {
+		return st
+	}
+	st.Floor, st.HighWatermark, st.Pending, st.InFlight = qs.Floor, qs.HighWatermark, qs.Pending, qs.InFlight
+	st.Visible, st.Delayed, st.Approximate = qs.Visible, qs.Delayed, qs.Approximate
+	if !qs.Oldest.IsZero() {
+		st.OldestTimestampMs = qs.Oldest.UnixMilli()
 	}
 	return st
 }

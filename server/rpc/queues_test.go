@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api/sluicev1"
+	"github.com/sluicedb/sluice/batch"
+	"github.com/sluicedb/sluice/queue"
 )
 
 // TestQueueAPI walks a queue through the API: create (with its stream),
@@ -19,11 +21,8 @@ func TestQueueAPI(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	api := c.api(0)
 	c.createStream(0, "dead", 1, 3)
-	if _, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{CreateStream: true, Partitions: 1,
-		Queue: &sluicev1.Queue{Name: "jobs", Stream: "jobs", VisibilityTimeoutMs: 1000, MaxReceives: 2, DeadLetterStream: "dead"}}); err != nil {
-		t.Fatal(err)
-	}
-	c.settle("jobs")
+	c.createStream(0, "jobs", 1, 3)
+	c.createQueue(0, &sluicev1.Queue{Name: "jobs", Stream: "jobs", VisibilityTimeoutMs: 1000, MaxReceives: 2, DeadLetterStream: "dead"})
 	lead := c.partitionLeader("jobs", 0)
 	qapi := c.api(lead)
 	send := func(n int) {
@@ -95,6 +94,58 @@ func TestQueueAPI(t *testing.T) {
 		return hw == 1
 	})
 
+	// The dead letter names its queue and source; the queue's
+	// description counts it; redrive writes it back as a new message.
+	var dead []batch.Record
+	if err := c.onLeader("dead", 0, func(api sluicev1.SluiceClient) error {
+		resp, err := api.Fetch(ctx, &sluicev1.FetchRequest{Stream: "dead", Offset: 0, MaxBytes: 1 << 20})
+		if err == nil {
+			dead, err = batch.DecodeRecords(resp.GetBatches(), nil, 1<<20)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || header(dead[0], queue.DeadLetterQueueHeader) != "jobs" || header(dead[0], queue.DeadLetterSourceHeader) != "jobs/0/1" {
+		t.Fatalf("dead letter %+v", dead)
+	}
+	if err := c.onLeader("dead", 0, func(api sluicev1.SluiceClient) error {
+		resp, err := api.DescribeQueue(ctx, &sluicev1.DescribeQueueRequest{Name: "jobs"})
+		if d := resp.GetDeadLetterPartitions(); err == nil && (len(d) != 1 || d[0].GetMessages() != 1) {
+			t.Errorf("dead-letter stats %v, want 1 message", d)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.onLeader("dead", 0, func(api sluicev1.SluiceClient) error {
+		resp, err := api.RedriveQueue(ctx, &sluicev1.RedriveQueueRequest{Queue: "jobs"})
+		if err == nil && (resp.GetMoved() != 1 || resp.GetRemaining() != 0) {
+			t.Errorf("redrive: %v, want 1 moved, 0 remaining", resp)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	back := receive(10, 5000)
+	if len(back) != 1 || back[0].GetOffset() != 3 || back[0].GetReceiveCount() != 1 || string(back[0].GetValue()) != string(dead[0].Value) ||
+		len(back[0].GetHeaders()) != len(dead[0].Headers)-2 {
+		t.Fatalf("after the redrive: %v, want the dead letter again at offset 3, received once, without the dead-letter headers", back)
+	}
+	if _, err := qapi.AckMessages(ctx, &sluicev1.AckMessagesRequest{Queue: "jobs", Receipts: []string{back[0].GetReceipt()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.onLeader("dead", 0, func(api sluicev1.SluiceClient) error {
+		resp, err := api.RedriveQueue(ctx, &sluicev1.RedriveQueueRequest{Queue: "jobs"})
+		if err == nil && resp.GetMoved() != 0 {
+			t.Errorf("a second redrive moved %d", resp.GetMoved())
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.createQueue(0, &sluicev1.Queue{Name: "plain", Stream: "jobs"})
+
 	bad := []struct {
 		name string
 		call func() error
@@ -134,6 +185,22 @@ func TestQueueAPI(t *testing.T) {
 			_, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{Queue: &sluicev1.Queue{Name: "f", Stream: "jobs", Filter: `{"key": [{"regex": "x"}]}`}})
 			return err
 		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"redrive a queue without a dead-letter stream", func() error {
+			_, err := api.RedriveQueue(ctx, &sluicev1.RedriveQueueRequest{Queue: "plain"})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"redrive an unknown queue", func() error {
+			_, err := api.RedriveQueue(ctx, &sluicev1.RedriveQueueRequest{Queue: "nope"})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_QUEUE},
+		{"redrive too many", func() error {
+			_, err := api.RedriveQueue(ctx, &sluicev1.RedriveQueueRequest{Queue: "jobs", Max: 1 << 30})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"redrive from a partition the dead-letter stream lacks", func() error {
+			_, err := api.RedriveQueue(ctx, &sluicev1.RedriveQueueRequest{Queue: "jobs", Partition: 5})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_PARTITION},
 		{"delete a stream a queue uses", func() error {
 			_, err := api.DeleteStream(ctx, &sluicev1.DeleteStreamRequest{Name: "jobs"})
 			return err
@@ -156,7 +223,7 @@ func TestQueueAPI(t *testing.T) {
 	if _, err := qapi.PurgeQueue(ctx, &sluicev1.PurgeQueueRequest{Queue: "nope"}); codeOf(err) != sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_QUEUE {
 		t.Errorf("purge of an unknown queue: %v", err)
 	}
-	send(2) // offsets 3 and 4
+	send(2) // offsets 4 and 5
 	purged, err := qapi.PurgeQueue(ctx, &sluicev1.PurgeQueueRequest{Queue: "jobs"})
 	if err != nil || purged.GetPurged() < 2 {
 		t.Fatalf("purge: %v %v", purged, err)
@@ -165,9 +232,9 @@ func TestQueueAPI(t *testing.T) {
 		t.Fatalf("after the purge: %v", got)
 	}
 
-	// Failover: offset 5 is in flight, the rest done. A new leader forgets
-	// the lease (5 comes again, at once) and keeps the rest done.
-	send(1) // offset 5
+	// Failover: offset 6 is in flight, the rest done. A new leader forgets
+	// the lease (6 comes again, at once) and keeps the rest done.
+	send(1) // offset 6
 	inFlight := receive(10, 0)
 	c.kill(lead)
 	// The new leader may still hand leadership on (to the preferred
@@ -182,11 +249,11 @@ func TestQueueAPI(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(offs) != 1 || offs[0] != 5 {
-		t.Fatalf("after the failover: %v, want the in-flight 5 again (in flight before: %d messages)", offs, len(inFlight))
+	if len(offs) != 1 || offs[0] != 6 {
+		t.Fatalf("after the failover: %v, want the in-flight 6 again (in flight before: %d messages)", offs, len(inFlight))
 	}
 	for _, o := range offs {
-		if o < 5 {
+		if o < 6 {
 			t.Errorf("offset %d came back after the failover: it was acked, dead-lettered or purged", o)
 		}
 	}
@@ -200,6 +267,15 @@ func statusOf(r *sluicev1.ReceiptResult) error {
 	return detailError{r.GetError()}
 }
 
+func header(r batch.Record, name string) string {
+	for _, h := range r.Headers {
+		if h.Key == name {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
 type detailError struct{ d *sluicev1.ErrorDetail }
 
 func (e detailError) Error() string { return e.d.GetCode().String() }
@@ -210,11 +286,8 @@ func TestQueueMetrics(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	c.waitReady()
 	ctx := testCtx(t, time.Minute)
-	if _, err := c.api(0).CreateQueue(ctx, &sluicev1.CreateQueueRequest{CreateStream: true, Partitions: 1,
-		Queue: &sluicev1.Queue{Name: "jobs", Stream: "jobs"}}); err != nil {
-		t.Fatal(err)
-	}
-	c.settle("jobs")
+	c.createStream(0, "jobs", 1, 3)
+	c.createQueue(0, &sluicev1.Queue{Name: "jobs", Stream: "jobs"})
 	lead := c.partitionLeader("jobs", 0)
 	api := c.api(lead)
 	if _, err := api.Produce(ctx, &sluicev1.ProduceRequest{Stream: "jobs", Batch: records(t, 0, 5, plain)}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,6 +37,7 @@ type service struct {
 	noAcks      noAckQueues
 	offsetBatch *turns.Batcher[offsetLane, *sluicev1.PartitionOffsetsRequest, []*sluicev1.PartitionOffset]
 	engines     engines
+	spread      atomic.Uint64 // picks the partitions of keyless records the server writes
 
 	stop chan struct{} // closed by beginStop
 	wg   sync.WaitGroup
