@@ -110,6 +110,13 @@ const (
 // even with minimal varints, and grows dst once by an estimate. The exact
 // limit is checked after encoding.
 func encodeRecords(dst []byte, room int, recs []Record, baseTimestamp int64, limit int) ([]byte, error) {
+	return encodeRecordsAt(dst, room, recs, baseTimestamp, -1, limit)
+}
+
+// encodeRecordsAt is encodeRecords with offset deltas Record.Offset -
+// baseOffset, kept as they are (a batch with gaps, as compaction or a
+// filter leaves it), or 0..len(recs)-1 when baseOffset is negative.
+func encodeRecordsAt(dst []byte, room int, recs []Record, baseTimestamp, baseOffset int64, limit int) ([]byte, error) {
 	lower, estimate := 0, 0
 	for i := range recs {
 		r := &recs[i]
@@ -132,7 +139,7 @@ func encodeRecords(dst []byte, room int, recs []Record, baseTimestamp int64, lim
 	}
 	start := len(dst)
 	dst = slices.Grow(dst, room+min(estimate, limit))[:start+room]
-	dst = appendRecords(dst, recs, baseTimestamp)
+	dst = appendRecords(dst, recs, baseTimestamp, baseOffset)
 	if n := len(dst) - start - room; n > limit {
 		return dst[:start], fmt.Errorf("%w: records are %d bytes, limit %d", ErrTooLarge, n, limit)
 	}
@@ -140,18 +147,23 @@ func encodeRecords(dst []byte, room int, recs []Record, baseTimestamp int64, lim
 }
 
 // appendRecords appends recs in the uncompressed record format, with
-// offset deltas 0..n-1 and timestamp deltas from baseTimestamp. Deltas use
+// offset deltas 0..n-1 (or from baseOffset, when not negative) and
+// timestamp deltas from baseTimestamp. Deltas use
 // wrapping arithmetic, which the decoder undoes exactly. Lengths must fit
 // int32 (encodeRecords checks); growing dst beforehand makes this loop
 // allocation free.
-func appendRecords(dst []byte, recs []Record, baseTimestamp int64) []byte {
+func appendRecords(dst []byte, recs []Record, baseTimestamp, baseOffset int64) []byte {
 	for i := range recs {
 		r := &recs[i]
 		tsDelta := r.Timestamp - baseTimestamp
-		dst = appendVarint(dst, int64(recordBodySize(r, tsDelta, i)))
+		delta := i
+		if baseOffset >= 0 {
+			delta = int(r.Offset - baseOffset)
+		}
+		dst = appendVarint(dst, int64(recordBodySize(r, tsDelta, delta)))
 		dst = append(dst, 0) // record attributes: unused in magic 2
 		dst = appendVarint(dst, tsDelta)
-		dst = appendVarint(dst, int64(i))
+		dst = appendVarint(dst, int64(delta))
 		dst = appendBytesField(dst, r.Key)
 		dst = appendBytesField(dst, r.Value)
 		dst = appendVarint(dst, int64(len(r.Headers)))
