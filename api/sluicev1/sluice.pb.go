@@ -1643,7 +1643,13 @@ type FetchRequest struct {
 	// 0: 1 MiB. At least one whole batch is returned even if larger.
 	MaxBytes int32 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
 	// 0: do not wait.
-	MaxWaitMs     int32 `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	MaxWaitMs int32 `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	// An SNS-style filter policy over the records' keys and headers (as a
+	// queue's filter); "" for every record. The server drops the records it
+	// rejects, so they never leave it: a batch holds only the records the
+	// filter accepts, at their own offsets, and may hold none (then only its
+	// offsets tell the reader to move past them).
+	Filter        string `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1711,6 +1717,13 @@ func (x *FetchRequest) GetMaxWaitMs() int32 {
 		return x.MaxWaitMs
 	}
 	return 0
+}
+
+func (x *FetchRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
 }
 
 type FetchResponse struct {
@@ -1791,7 +1804,9 @@ type FollowRequest struct {
 	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
 	Offset    int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	// Bytes per message; 0: 1 MiB.
-	MaxBytes      int32 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	MaxBytes int32 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// As FetchRequest.filter.
+	Filter        string `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1852,6 +1867,13 @@ func (x *FollowRequest) GetMaxBytes() int32 {
 		return x.MaxBytes
 	}
 	return 0
+}
+
+func (x *FollowRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
 }
 
 type ListOffsetsRequest struct {
@@ -5537,24 +5559,26 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\tduplicate\x18\x03 \x01(\bR\tduplicate\x12\x1b\n" +
 	"\tleader_id\x18\x04 \x01(\tR\bleaderId\x12\x1f\n" +
 	"\vleader_addr\x18\x05 \x01(\tR\n" +
-	"leaderAddr\"\x99\x01\n" +
+	"leaderAddr\"\xb1\x01\n" +
 	"\fFetchRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1b\n" +
 	"\tmax_bytes\x18\x04 \x01(\x05R\bmaxBytes\x12\x1e\n" +
-	"\vmax_wait_ms\x18\x05 \x01(\x05R\tmaxWaitMs\"\x9b\x01\n" +
+	"\vmax_wait_ms\x18\x05 \x01(\x05R\tmaxWaitMs\x12\x16\n" +
+	"\x06filter\x18\x06 \x01(\tR\x06filter\"\x9b\x01\n" +
 	"\rFetchResponse\x12\x18\n" +
 	"\abatches\x18\x01 \x01(\fR\abatches\x12%\n" +
 	"\x0ehigh_watermark\x18\x02 \x01(\x03R\rhighWatermark\x12(\n" +
 	"\x10log_start_offset\x18\x03 \x01(\x03R\x0elogStartOffset\x12\x1f\n" +
 	"\vnext_offset\x18\x04 \x01(\x03R\n" +
-	"nextOffset\"z\n" +
+	"nextOffset\"\x92\x01\n" +
 	"\rFollowRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1b\n" +
-	"\tmax_bytes\x18\x04 \x01(\x05R\bmaxBytes\"\x98\x01\n" +
+	"\tmax_bytes\x18\x04 \x01(\x05R\bmaxBytes\x12\x16\n" +
+	"\x06filter\x18\x05 \x01(\tR\x06filter\"\x98\x01\n" +
 	"\x12ListOffsetsRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12)\n" +

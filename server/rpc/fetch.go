@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicedb/sluice/api/sluicev1"
 	"github.com/sluicedb/sluice/batch"
+	"github.com/sluicedb/sluice/consumergroup"
 	"github.com/sluicedb/sluice/log"
 	"github.com/sluicedb/sluice/metadata"
 	"github.com/sluicedb/sluice/partition"
@@ -78,6 +79,49 @@ func nextOffset(b []byte, from int64) int64 {
 	return next
 }
 
+// fetchFilter parses a fetch's filter: nil for none.
+func fetchFilter(text string) (*consumergroup.Filter, error) {
+	if text == "" {
+		return nil, nil
+	}
+	return consumergroup.ParseFilter(text)
+}
+
+// maxFilterDecompressed bounds the records of one compressed batch a
+// filtered fetch decodes (as a queue's receive does).
+const maxFilterDecompressed = 96 << 20
+
+// filterBatches returns the whole batches of b with only the records at
+// or after from that f accepts (see batch.AppendFiltered): the same
+// batches, offsets and next offset, without the records f rejects.
+func filterBatches(b []byte, f *consumergroup.Filter, from int64) ([]byte, error) {
+	keep := func(r *batch.Record) bool {
+		return r.Offset >= from && f.Match(r.Key, func(name string) ([]byte, bool) {
+			for _, h := range r.Headers {
+				if h.Key == name {
+					return h.Value, true
+				}
+			}
+			return nil, false
+		})
+	}
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		h, err := batch.ParseHeader(b)
+		if err == nil && h.Size() > len(b) {
+			err = batch.ErrTruncated
+		}
+		if err != nil {
+			return nil, fmt.Errorf("filtering the batch at %d: %w", h.BaseOffset, err)
+		}
+		if out, _, err = batch.AppendFiltered(out, b[:h.Size()], keep, maxFilterDecompressed); err != nil {
+			return nil, fmt.Errorf("filtering the batch at %d: %w", h.BaseOffset, err)
+		}
+		b = b[h.Size():]
+	}
+	return out, nil
+}
+
 func (a *api) Fetch(ctx context.Context, req *sluicev1.FetchRequest) (*sluicev1.FetchResponse, error) {
 	s := a.svc
 	start := time.Now()
@@ -102,6 +146,10 @@ func (s *service) fetch(ctx context.Context, req *sluicev1.FetchRequest) (*sluic
 	if req.GetMaxWaitMs() < 0 {
 		return nil, fmt.Errorf("%w: max_wait_ms %d", ErrInvalidArgument, req.GetMaxWaitMs())
 	}
+	f, err := fetchFilter(req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
 	r, _, err := s.leaderReplica(ctx, v, p)
 	if err != nil {
 		return nil, err
@@ -121,8 +169,14 @@ func (s *service) fetch(ctx context.Context, req *sluicev1.FetchRequest) (*sluic
 	if len(b) == 0 && ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	next := nextOffset(b, req.GetOffset())
+	if f != nil && len(b) > 0 {
+		if b, err = filterBatches(b, f, req.GetOffset()); err != nil {
+			return nil, err
+		}
+	}
 	return &sluicev1.FetchResponse{Batches: b, HighWatermark: r.HighWatermark(), LogStartOffset: r.LogStartOffset(),
-		NextOffset: nextOffset(b, req.GetOffset())}, nil
+		NextOffset: next}, nil
 }
 
 // Follow sends what the partition commits from the offset on, one
@@ -147,6 +201,10 @@ func (s *service) follow(req *sluicev1.FollowRequest, stream grpc.ServerStreamin
 		return err
 	}
 	maxBytes, err := fetchBytes(req.GetMaxBytes())
+	if err != nil {
+		return err
+	}
+	f, err := fetchFilter(req.GetFilter())
 	if err != nil {
 		return err
 	}
@@ -181,6 +239,11 @@ func (s *service) follow(req *sluicev1.FollowRequest, stream grpc.ServerStreamin
 			continue
 		}
 		next := nextOffset(b, off)
+		if f != nil {
+			if b, err = filterBatches(b, f, off); err != nil {
+				return err
+			}
+		}
 		err = stream.Send(&sluicev1.FetchResponse{Batches: b, HighWatermark: r.HighWatermark(),
 			LogStartOffset: r.LogStartOffset(), NextOffset: next})
 		s.metrics.observeFollow(len(b), err)
