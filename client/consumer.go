@@ -45,6 +45,10 @@ type ConsumerConfig struct {
 	// Follow reads with the server's Follow stream (records are pushed as
 	// they are committed) instead of repeated long-polling fetches.
 	Follow bool
+	// Filter is an SNS-style filter policy (see QueueConfig.Filter) the
+	// server applies: only the records it accepts are sent ("" every
+	// record). A cursor subscription's consumer group uses its filter.
+	Filter string
 }
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {

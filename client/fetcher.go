@@ -89,7 +89,7 @@ func (k *Consumer) resolve(ctx context.Context, key sinkKey, at StartAt) (int64,
 // fetch reads once from *pos, waiting up to MaxWait for records, and
 // queues what it read.
 func (k *Consumer) fetch(ctx context.Context, f *fetcher, pos *int64) error {
-	req := &sluicev1.FetchRequest{Stream: f.key.stream, Partition: f.key.part, Offset: *pos,
+	req := &sluicev1.FetchRequest{Stream: f.key.stream, Partition: f.key.part, Offset: *pos, Filter: k.cfg.Filter,
 		MaxBytes: int32(k.cfg.FetchBytes), MaxWaitMs: int32(k.cfg.MaxWait.Milliseconds())}
 	var resp *sluicev1.FetchResponse
 	timeout := k.c.cfg.RequestTimeout + k.cfg.MaxWait
@@ -121,7 +121,7 @@ func (k *Consumer) follow(ctx context.Context, f *fetcher, pos *int64) error {
 		k.c.noteFailure(ctx, f.key.stream, f.key.part, err)
 		return err
 	}
-	stream, err := api.Follow(sctx, &sluicev1.FollowRequest{Stream: f.key.stream, Partition: f.key.part,
+	stream, err := api.Follow(sctx, &sluicev1.FollowRequest{Stream: f.key.stream, Partition: f.key.part, Filter: k.cfg.Filter,
 		Offset: *pos, MaxBytes: int32(k.cfg.FetchBytes)})
 	if err != nil {
 		return fail(err)

@@ -147,7 +147,7 @@ func TestQueueAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStats[2] = QueuePartitionStats{Partition: 2, Floor: -1, HighWatermark: -1, Pending: -1, InFlight: -1}
+	wantStats[2] = QueuePartitionStats{Partition: 2, Floor: -1, HighWatermark: -1, Pending: -1, InFlight: -1, Visible: -1, Delayed: -1}
 	if !slices.Equal(d.Partitions, wantStats) {
 		t.Errorf("DescribeQueue with partition 2's leader down: %+v", d.Partitions)
 	}

@@ -40,6 +40,13 @@ type QueueConfig struct {
 	Filter string
 	// Subscription marks a topic subscription (for listing).
 	Subscription bool
+	// Cursor makes a subscription that is read in order through a
+	// cursor, Kafka-style, instead of per-message acks: the consumer
+	// group named like the subscription, with ConsumerConfig.Filter set
+	// to its Filter (the server drops what the filter rejects). It needs
+	// Subscription and none of FIFO, MaxReceives, DeadLetterStream and
+	// Delay.
+	Cursor bool
 	// CreateStream creates Stream, with Partitions partitions (0: 1),
 	// when it does not exist.
 	CreateStream bool
@@ -57,6 +64,7 @@ type QueueInfo struct {
 	FIFO              bool
 	Filter            string // the server's canonical text; "" every record
 	Subscription      bool
+	Cursor            bool // read through the consumer group of its name (see QueueConfig.Cursor)
 	CreatedAt         time.Time
 	// Partitions are filled by DescribeQueue, one per partition of the
 	// stream, in order.
@@ -148,7 +156,7 @@ func (c *Client) CreateQueue(ctx context.Context, cfg QueueConfig) (QueueInfo, e
 	req := &sluicev1.CreateQueueRequest{
 		Queue: &sluicev1.Queue{Name: cfg.Name, Stream: cfg.Stream, VisibilityTimeoutMs: cfg.VisibilityTimeout.Milliseconds(),
 			MaxReceives: int32(cfg.MaxReceives), DeadLetterStream: cfg.DeadLetterStream, DelayMs: cfg.Delay.Milliseconds(),
-			Fifo: cfg.FIFO, Filter: cfg.Filter, Subscription: cfg.Subscription},
+			Fifo: cfg.FIFO, Filter: cfg.Filter, Subscription: cfg.Subscription, Cursor: cfg.Cursor},
 		CreateStream: cfg.CreateStream, Partitions: int32(cfg.Partitions),
 	}
 	var resp *sluicev1.CreateQueueResponse
@@ -332,7 +340,7 @@ func toQueueInfo(q *sluicev1.Queue) QueueInfo {
 	info := QueueInfo{Name: q.GetName(), Stream: q.GetStream(),
 		VisibilityTimeout: time.Duration(q.GetVisibilityTimeoutMs()) * time.Millisecond, MaxReceives: int(q.GetMaxReceives()),
 		DeadLetterStream: q.GetDeadLetterStream(), Delay: time.Duration(q.GetDelayMs()) * time.Millisecond,
-		FIFO: q.GetFifo(), Filter: q.GetFilter(), Subscription: q.GetSubscription()}
+		FIFO: q.GetFifo(), Filter: q.GetFilter(), Subscription: q.GetSubscription(), Cursor: q.GetCursor()}
 	if ms := q.GetCreatedAtMs(); ms > 0 {
 		info.CreatedAt = time.UnixMilli(ms)
 	}

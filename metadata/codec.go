@@ -29,7 +29,8 @@ const (
 	// A queue's flags (create queue command, snapshot).
 	queueFIFO         = 1 << 0
 	queueSubscription = 1 << 1
-	queueFlags        = queueFIFO | queueSubscription
+	queueCursor       = 1 << 2
+	queueFlags        = queueFIFO | queueSubscription | queueCursor
 
 	// The changes of an alter queue command: which fields follow, in this
 	// order.
@@ -127,8 +128,11 @@ func (c DeleteGroup) appendTo(dst []byte) []byte {
 }
 
 // queueFlagsOf returns the flags byte of a queue's booleans.
-func queueFlagsOf(fifo, subscription bool) byte {
+func queueFlagsOf(fifo, subscription, cursor bool) byte {
 	var f byte
+	if cursor {
+		f |= queueCursor
+	}
 	if fifo {
 		f |= queueFIFO
 	}
@@ -147,7 +151,7 @@ func (c CreateQueue) appendTo(dst []byte) []byte {
 	dst = be.AppendUint32(dst, uint32(c.MaxReceives))
 	dst = appendStr(dst, c.DeadLetterStream)
 	dst = be.AppendUint64(dst, uint64(c.DelayMs))
-	dst = append(dst, queueFlagsOf(c.FIFO, c.Subscription))
+	dst = append(dst, queueFlagsOf(c.FIFO, c.Subscription, c.Cursor))
 	dst = appendStr(dst, c.Filter)
 	return be.AppendUint64(dst, uint64(c.Timestamp))
 }
@@ -270,7 +274,7 @@ func decodePutGroup(r *reader) PutGroup {
 func decodeCreateQueue(r *reader) CreateQueue {
 	c := CreateQueue{Name: r.str("name"), Stream: r.str("stream"), VisibilityTimeoutMs: r.i64("visibility timeout ms"),
 		MaxReceives: r.i32("max receives"), DeadLetterStream: r.str("dead-letter stream"), DelayMs: r.i64("delay ms")}
-	c.FIFO, c.Subscription = r.queueFlags("queue flags")
+	c.FIFO, c.Subscription, c.Cursor = r.queueFlags("queue flags")
 	c.Filter = r.str("filter")
 	c.Timestamp = r.i64("timestamp")
 	return c
@@ -422,12 +426,12 @@ func (r *reader) groupState(what string) *consumergroup.GroupState {
 
 // queueFlags reads a queue's flags byte; a bit it does not know is
 // ErrCorrupt (the byte would not encode back the same).
-func (r *reader) queueFlags(what string) (fifo, subscription bool) {
+func (r *reader) queueFlags(what string) (fifo, subscription, cursor bool) {
 	f := r.u8(what)
 	if r.err == nil && f&^queueFlags != 0 {
 		r.err = corrupt("%s at byte %d: unknown bits %#x", what, r.off-1, f&^queueFlags)
 	}
-	return f&queueFIFO != 0, f&queueSubscription != 0
+	return f&queueFIFO != 0, f&queueSubscription != 0, f&queueCursor != 0
 }
 
 // finish reports the first error, or trailing bytes.

@@ -160,6 +160,9 @@ func TestCommandFormat(t *testing.T) {
 		{CreateQueue{Name: "q", Stream: "s", VisibilityTimeoutMs: 1, Subscription: true},
 			"010a" + "000171" + "000173" + "0000000000000001" + "00000000" + "0000" + "0000000000000000" + "02" +
 				"0000" + "0000000000000000"},
+		{CreateQueue{Name: "q", Stream: "s", VisibilityTimeoutMs: 1, Subscription: true, Cursor: true},
+			"010a" + "000171" + "000173" + "0000000000000001" + "00000000" + "0000" + "0000000000000000" + "06" +
+				"0000" + "0000000000000000"},
 		{AlterQueue{Name: "q", MaxReceives: new(int32(3)), Filter: new("")}, "010b" + "000171" + "12" + "00000003" + "0000"},
 		{AlterQueue{Name: "q", VisibilityTimeoutMs: new(int64(1)), MaxReceives: new(int32(2)), DeadLetterStream: new("d"),
 			DelayMs: new(int64(4)), Filter: new("{}")},

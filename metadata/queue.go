@@ -49,6 +49,11 @@ type Queue struct {
 	// Subscription marks a queue created as a topic subscription; it is
 	// for listing only, the mechanics are the same.
 	Subscription bool
+	// Cursor marks a subscription read in order through its own cursor
+	// (a consumer group of its name, whose fetches carry Filter) instead
+	// of per-message acks: it has no delivery settings (FIFO, max
+	// receives, dead-letter stream, delay).
+	Cursor bool
 	// Incarnation tells the lives of a name apart: each CreateQueue takes
 	// the next of a counter that only grows, from 1, so it is never
 	// reused, even by a queue created again under a deleted one's name.
@@ -72,6 +77,7 @@ type CreateQueue struct {
 	FIFO                bool
 	Filter              string // a consumergroup filter; "" for all records
 	Subscription        bool
+	Cursor              bool  // a cursor subscription: needs Subscription, no delivery settings
 	Timestamp           int64 // the leader's Unix ms, stored as CreatedAt
 }
 
@@ -126,6 +132,10 @@ func (c CreateQueue) validate() error {
 	}
 	if len(c.Filter) > consumergroup.MaxFilterBytes {
 		return invalid("filter", "%d bytes, limit %d", len(c.Filter), consumergroup.MaxFilterBytes)
+	}
+	if c.Cursor && (!c.Subscription || c.FIFO || c.MaxReceives != 0 || c.DeadLetterStream != "" || c.DelayMs != 0) {
+		return invalid("cursor", "a cursor subscription reads in order with no per-message delivery settings "+
+			"(fifo, max receives, dead-letter stream, delay)")
 	}
 	if c.Timestamp < 0 {
 		return invalid("timestamp", "%d is negative", c.Timestamp)
@@ -287,6 +297,7 @@ func (v *View) applyCreateQueue(c CreateQueue) (*View, any) {
 		FIFO:                c.FIFO,
 		Filter:              filter,
 		Subscription:        c.Subscription,
+		Cursor:              c.Cursor,
 		Incarnation:         v.nextQueueIncarnation,
 		CreatedAt:           c.Timestamp,
 	}
@@ -302,6 +313,10 @@ func (v *View) applyAlterQueue(c AlterQueue) (*View, any) {
 	old := v.queues[c.Name]
 	if old == nil {
 		return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, c.Name)
+	}
+	if old.Cursor && (c.MaxReceives != nil && *c.MaxReceives != 0 || c.DeadLetterStream != nil && *c.DeadLetterStream != "" ||
+		c.DelayMs != nil && *c.DelayMs != 0) {
+		return nil, invalid("cursor", "subscription %q reads through a cursor: it has no max receives, dead-letter stream or delay", c.Name)
 	}
 	q := *old
 	if c.VisibilityTimeoutMs != nil {

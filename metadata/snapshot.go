@@ -101,7 +101,7 @@ func encodeSnapshot(v *View, applied uint64) ([]byte, error) {
 		b = be.AppendUint64(b, uint64(q.VisibilityTimeoutMs))
 		b = be.AppendUint32(b, uint32(q.MaxReceives))
 		b = be.AppendUint64(b, uint64(q.DelayMs))
-		b = append(b, queueFlagsOf(q.FIFO, q.Subscription))
+		b = append(b, queueFlagsOf(q.FIFO, q.Subscription, q.Cursor))
 		b = appendStr(b, q.Filter)
 		b = be.AppendUint64(b, q.Incarnation)
 		b = be.AppendUint64(b, uint64(q.CreatedAt))
@@ -317,7 +317,7 @@ func decodeQueues(r *reader, v *View) error {
 	for range n {
 		q := &Queue{Name: r.str("queue name"), Stream: r.str("queue stream"), DeadLetterStream: r.str("dead-letter stream"),
 			VisibilityTimeoutMs: r.i64("visibility timeout ms"), MaxReceives: r.i32("max receives"), DelayMs: r.i64("delay ms")}
-		q.FIFO, q.Subscription = r.queueFlags("queue flags")
+		q.FIFO, q.Subscription, q.Cursor = r.queueFlags("queue flags")
 		q.Filter = r.str("filter")
 		q.Incarnation = r.u64("queue incarnation")
 		q.CreatedAt = r.i64("created at")

@@ -3540,9 +3540,13 @@ type Queue struct {
 	DelayMs          int64  `protobuf:"varint,6,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
 	Fifo             bool   `protobuf:"varint,7,opt,name=fifo,proto3" json:"fifo,omitempty"`
 	// A filter in the manner of an SNS filter policy; "" every record.
-	Filter        string `protobuf:"bytes,8,opt,name=filter,proto3" json:"filter,omitempty"`
-	Subscription  bool   `protobuf:"varint,9,opt,name=subscription,proto3" json:"subscription,omitempty"`
-	CreatedAtMs   int64  `protobuf:"varint,10,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	Filter       string `protobuf:"bytes,8,opt,name=filter,proto3" json:"filter,omitempty"`
+	Subscription bool   `protobuf:"varint,9,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	CreatedAtMs  int64  `protobuf:"varint,10,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	// A cursor subscription: read in order by the consumer group of its
+	// name, whose fetches carry the filter (no per-message acks, and no
+	// fifo, max_receives, dead_letter_stream or delay_ms).
+	Cursor        bool `protobuf:"varint,11,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3645,6 +3649,13 @@ func (x *Queue) GetCreatedAtMs() int64 {
 		return x.CreatedAtMs
 	}
 	return 0
+}
+
+func (x *Queue) GetCursor() bool {
+	if x != nil {
+		return x.Cursor
+	}
+	return false
 }
 
 type CreateQueueRequest struct {
@@ -5708,7 +5719,7 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets\"*\n" +
 	"\x12DeleteGroupRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\"\x15\n" +
-	"\x13DeleteGroupResponse\"\xc7\x02\n" +
+	"\x13DeleteGroupResponse\"\xdf\x02\n" +
 	"\x05Queue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06stream\x18\x02 \x01(\tR\x06stream\x122\n" +
@@ -5720,7 +5731,8 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x06filter\x18\b \x01(\tR\x06filter\x12\"\n" +
 	"\fsubscription\x18\t \x01(\bR\fsubscription\x12\"\n" +
 	"\rcreated_at_ms\x18\n" +
-	" \x01(\x03R\vcreatedAtMs\"\x81\x01\n" +
+	" \x01(\x03R\vcreatedAtMs\x12\x16\n" +
+	"\x06cursor\x18\v \x01(\bR\x06cursor\"\x81\x01\n" +
 	"\x12CreateQueueRequest\x12&\n" +
 	"\x05queue\x18\x01 \x01(\v2\x10.sluice.v1.QueueR\x05queue\x12#\n" +
 	"\rcreate_stream\x18\x02 \x01(\bR\fcreateStream\x12\x1e\n" +

@@ -2,6 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +107,61 @@ func testQueues(t *testing.T, bin string, env []string) {
 	}
 	if out := mustRun(t, bin, env, "", "queue", "redrive", "work"); !strings.HasPrefix(out, "moved 0 messages") {
 		t.Errorf("a second redrive printed %q", out)
+	}
+}
+
+// testTopics publishes to a topic with two filtered subscriptions, one
+// acked per message and one read through its cursor: each gets exactly
+// the records its filter accepts.
+func testTopics(t *testing.T, bin string, env []string) {
+	mustRun(t, bin, env, "", "topic", "create", "events", "--partitions", "3")
+	mustRun(t, bin, env, "", "topic", "subscribe", "events", "orders", "--filter", `{"headers.kind": ["order"]}`)
+	if out := mustRun(t, bin, env, "", "topic", "subscribe", "events", "eu", "--cursor", "--filter", `{"key": [{"prefix": "eu-"}]}`); !strings.Contains(out, "cursor: sluice consume events --group eu") {
+		t.Errorf("topic subscribe --cursor printed %q", out)
+	}
+	var orders, eu strings.Builder
+	want := map[string]map[string]bool{"orders": {}, "eu": {}}
+	for i := range 60 {
+		key := []string{"eu-", "us-", "ap-"}[i%3] + strconv.Itoa(i)
+		kind := []string{"order", "refund"}[i%2]
+		line := fmt.Sprintf("%s:%d\n", key, i)
+		if kind == "order" {
+			orders.WriteString(line)
+			want["orders"][strconv.Itoa(i)] = true
+		} else {
+			eu.WriteString(line) // published with kind=refund
+		}
+		if strings.HasPrefix(key, "eu-") {
+			want["eu"][strconv.Itoa(i)] = true
+		}
+	}
+	mustRun(t, bin, env, orders.String(), "topic", "publish", "events", "--key-separator", ":", "--header", "kind=order")
+	mustRun(t, bin, env, eu.String(), "topic", "publish", "events", "--key-separator", ":", "--header", "kind=refund")
+
+	got := map[string]bool{}
+	for _, m := range receiveJSON(t, bin, env, "orders", "--max", "1000", "--wait", "5s", "--ack") {
+		got[*m.Value] = true
+	}
+	for len(got) < len(want["orders"]) {
+		more := receiveJSON(t, bin, env, "orders", "--max", "1000", "--wait", "2s", "--ack")
+		if len(more) == 0 {
+			break
+		}
+		for _, m := range more {
+			got[*m.Value] = true
+		}
+	}
+	if !maps.Equal(got, want["orders"]) {
+		t.Errorf("subscription orders received %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want["orders"])))
+	}
+	got = map[string]bool{}
+	for _, r := range parseGroupRecords(t, mustRun(t, bin, env, "", "consume", "events", "--group", "eu", "--idle-timeout", "2s", "-o", "json")) {
+		got[r.Value] = true
+	}
+	if !maps.Equal(got, want["eu"]) {
+		t.Errorf("cursor subscription eu read %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want["eu"])))
+	}
+	if r := sluiceCmd(t, bin, env, "", "topic", "receive", "eu"); r.code == 0 || !strings.Contains(r.stderr, "read through a cursor") {
+		t.Errorf("topic receive of a cursor subscription: exit %d, %s", r.code, r.stderr)
 	}
 }

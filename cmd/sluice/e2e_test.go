@@ -124,6 +124,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("small", func(t *testing.T) { testSmallStream(t, bin, env) })
 	t.Run("groups", func(t *testing.T) { testGroups(t, bin, env) })
 	t.Run("queues", func(t *testing.T) { testQueues(t, bin, env) })
+	t.Run("topics", func(t *testing.T) { testTopics(t, bin, env) })
 	t.Run("errors", func(t *testing.T) { testErrors(t, bin, env, dir) })
 	t.Run("bench", func(t *testing.T) { testBench(t, bin, env) })
 	t.Run("restart", func(t *testing.T) { testKillRestart(t, bin, env, dir, nodes[2], out) })

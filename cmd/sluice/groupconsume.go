@@ -81,11 +81,21 @@ func groupConsume(c *cli.Context) error {
 	if _, err := cl.DescribeStream(setupCtx, o.stream); err != nil {
 		return interrupted(ctx, err)
 	}
+	// A cursor subscription of the stream named like the group is read
+	// through the group, with its filter applied by the server.
+	var filter string
+	if qs, err := cl.ListQueues(setupCtx); err == nil {
+		for _, q := range qs {
+			if q.Name == o.group && q.Cursor && q.Stream == o.stream {
+				filter = q.Filter
+			}
+		}
+	}
 	r := &groupRun{stderr: envOf(c).stderr, timeout: c.Duration("timeout"), max: o.max, idle: o.idle,
 		printed: map[client.StreamPartition]int64{}, committed: map[client.StreamPartition]int64{}}
 	g, err := cl.NewGroupConsumer(setupCtx, client.GroupConfig{Group: o.group, Streams: []string{o.stream},
 		Strategy: o.strategy, InstanceID: o.instanceID, StartAt: o.start,
-		OnAssigned: r.onAssigned, OnRevoked: r.onRevoked, OnLost: r.onLost})
+		OnAssigned: r.onAssigned, OnRevoked: r.onRevoked, OnLost: r.onLost, Consumer: client.ConsumerConfig{Filter: filter}})
 	if err != nil {
 		return interrupted(ctx, joinError(o, err))
 	}

@@ -399,6 +399,7 @@ type queueJSON struct {
 	DelayMs             int64                `json:"delay_ms"`
 	FIFO                bool                 `json:"fifo"`
 	Filter              string               `json:"filter"`
+	Cursor              bool                 `json:"cursor,omitempty"`
 	CreatedAt           string               `json:"created_at,omitempty"`
 	PartitionStats      []queuePartitionJSON `json:"partition_stats,omitempty"`
 	DeadLetterStats     []deadLetterJSON     `json:"dead_letter_stats,omitempty"`
@@ -425,7 +426,7 @@ type deadLetterJSON struct {
 func toQueueJSON(q client.QueueInfo) queueJSON {
 	j := queueJSON{Name: q.Name, Stream: q.Stream, Subscription: q.Subscription,
 		VisibilityTimeoutMs: q.VisibilityTimeout.Milliseconds(), MaxReceives: q.MaxReceives,
-		DeadLetterStream: q.DeadLetterStream, DelayMs: q.Delay.Milliseconds(), FIFO: q.FIFO, Filter: q.Filter}
+		DeadLetterStream: q.DeadLetterStream, DelayMs: q.Delay.Milliseconds(), FIFO: q.FIFO, Filter: q.Filter, Cursor: q.Cursor}
 	if !q.CreatedAt.IsZero() {
 		j.CreatedAt = q.CreatedAt.UTC().Format(time.RFC3339Nano)
 	}

@@ -26,7 +26,9 @@ func topicCommand() *cli.Command {
 		Description: "A topic is a stream; a subscription is a queue over it (sluice queue ... works on it too)\n" +
 			"with an optional SNS-style filter policy over the records' keys and headers. Every\n" +
 			"subscription gets each published record its filter accepts, and acks it on its own:\n" +
-			"receive with sluice topic receive SUB, ack with sluice queue ack SUB PARTITION:RECEIPT...",
+			"receive with sluice topic receive SUB, ack with sluice queue ack SUB PARTITION:RECEIPT...\n" +
+			"A --cursor subscription is read in order instead, Kafka-style, by the consumer group of its\n" +
+			"name: sluice consume TOPIC --group SUB (the server applies the filter).",
 		Subcommands: []*cli.Command{
 			{
 				Name: "create", Usage: "create a topic (a stream)", ArgsUsage: "TOPIC",
@@ -42,6 +44,8 @@ func topicCommand() *cli.Command {
 				Name: "subscribe", Usage: "add a subscription (a queue over the topic)", ArgsUsage: "TOPIC SUBSCRIPTION",
 				Flags: clientFlags(append(deliveryFlags(),
 					&cli.StringFlag{Name: "filter", Usage: "deliver only the records an SNS-style filter `POLICY` (JSON) accepts"},
+					&cli.BoolFlag{Name: "cursor", Usage: "read in order through the consumer group SUBSCRIPTION " +
+						"(sluice consume TOPIC --group SUBSCRIPTION) instead of per-message acks"},
 				)...),
 				Action: topicSubscribe,
 			},
@@ -100,7 +104,7 @@ func topicSubscribe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := client.QueueConfig{Stream: c.Args().Get(0), Name: c.Args().Get(1), Subscription: true}
+	cfg := client.QueueConfig{Stream: c.Args().Get(0), Name: c.Args().Get(1), Subscription: true, Cursor: c.Bool("cursor")}
 	if err := parseDelivery(c, &cfg); err != nil {
 		return err
 	}
@@ -114,6 +118,11 @@ func topicSubscribe(c *cli.Context) error {
 		}
 		if out == "json" {
 			return writeJSON(envOf(c).stdout, toQueueJSON(q))
+		}
+		if q.Cursor {
+			_, err = fmt.Fprintf(envOf(c).stdout, "subscribed %s to topic %s: filter %s, cursor: sluice consume %s --group %s\n",
+				q.Name, q.Stream, orDash(q.Filter), q.Stream, q.Name)
+			return err
 		}
 		_, err = fmt.Fprintf(envOf(c).stdout, "subscribed %s to topic %s: filter %s, %s\n", q.Name, q.Stream, orDash(q.Filter),
 			deliveryText(q))

@@ -113,6 +113,10 @@ func queueOf(v *metadata.View, name string, part int32) (*metadata.Queue, *metad
 	if q == nil {
 		return nil, nil, fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, name)
 	}
+	if q.Cursor {
+		return nil, nil, fmt.Errorf("%w: subscription %q is read through a cursor, not received and acked: "+
+			"consume stream %q as consumer group %q with its filter", ErrInvalidArgument, name, q.Stream, name)
+	}
 	_, p, err := lookup(v, q.Stream, part)
 	return q, p, err
 }
@@ -341,7 +345,7 @@ func (a *api) PurgeQueue(ctx context.Context, req *sluicev1.PurgeQueueRequest) (
 func queueMsg(q *metadata.Queue) *sluicev1.Queue {
 	return &sluicev1.Queue{Name: q.Name, Stream: q.Stream, VisibilityTimeoutMs: q.VisibilityTimeoutMs, MaxReceives: q.MaxReceives,
 		DeadLetterStream: q.DeadLetterStream, DelayMs: q.DelayMs, Fifo: q.FIFO, Filter: q.Filter, Subscription: q.Subscription,
-		CreatedAtMs: q.CreatedAt}
+		CreatedAtMs: q.CreatedAt, Cursor: q.Cursor}
 }
 
 func (a *api) CreateQueue(ctx context.Context, req *sluicev1.CreateQueueRequest) (*sluicev1.CreateQueueResponse, error) {
@@ -364,7 +368,7 @@ func (a *api) CreateQueue(ctx context.Context, req *sluicev1.CreateQueueRequest)
 	}
 	c := metadata.CreateQueue{Name: qm.GetName(), Stream: qm.GetStream(), VisibilityTimeoutMs: qm.GetVisibilityTimeoutMs(),
 		MaxReceives: qm.GetMaxReceives(), DeadLetterStream: qm.GetDeadLetterStream(), DelayMs: qm.GetDelayMs(), FIFO: qm.GetFifo(),
-		Filter: qm.GetFilter(), Subscription: qm.GetSubscription()}
+		Filter: qm.GetFilter(), Subscription: qm.GetSubscription(), Cursor: qm.GetCursor()}
 	q, err := s.node.CreateQueue(ctx, c)
 	if leader, ok := metaNotLeader(err); ok {
 		resp, err := forward(s, ctx, "metadata group", leader, func(ctx context.Context, cc *grpc.ClientConn) (*sluicev1.CreateQueueResponse, error) {
@@ -429,7 +433,7 @@ func (a *api) DescribeQueue(ctx context.Context, req *sluicev1.DescribeQueueRequ
 		return nil, s.status("DescribeQueue", fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, req.GetName()))
 	}
 	out := &sluicev1.DescribeQueueResponse{Queue: queueMsg(q)}
-	if st := v.Stream(q.Stream); st != nil {
+	if st := v.Stream(q.Stream); st != nil && !q.Cursor { // a cursor's position is its group's
 		for i := range st.Partitions {
 			out.Partitions = append(out.Partitions, s.queueStats(ctx, v, q, &st.Partitions[i]))
 		}
