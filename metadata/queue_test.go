@@ -135,7 +135,9 @@ func TestApplyQueueCommands(t *testing.T) {
 		{name: "create a fifo cursor subscription", setup: withQueueStreams,
 			cmd: with(func(c *CreateQueue) { c.Cursor, c.Subscription, c.FIFO = true, true, true }), err: ErrInvalidArgument, field: "cursor"},
 		{name: "create a cursor subscription with a dead-letter stream", setup: withQueueStreams,
-			cmd: with(func(c *CreateQueue) { c.Cursor, c.Subscription, c.MaxReceives, c.DeadLetterStream = true, true, 2, "dead" }),
+			cmd: with(func(c *CreateQueue) {
+				c.Cursor, c.Subscription, c.MaxReceives, c.DeadLetterStream = true, true, 2, "dead"
+			}),
 			err: ErrInvalidArgument, field: "cursor"},
 		{name: "create a delayed cursor subscription", setup: withQueueStreams,
 			cmd: with(func(c *CreateQueue) { c.Cursor, c.Subscription, c.DelayMs = true, true, 5 }), err: ErrInvalidArgument, field: "cursor"},
