@@ -97,6 +97,13 @@ type Engine struct {
 	// start at the floor (an ack can unblock a key at any time).
 	fresh   int64
 	recheck time.Time
+	// counts are the receives counted by this engine only (protected by
+	// mu): a queue without MaxReceives does not replicate its receive
+	// counts (nothing depends on them but the count a message is
+	// returned with), so a receive costs no raft command; after a
+	// failover the counts start again from what was replicated.
+	counts     map[int64]uint32
+	countFloor int64 // counts below it were pruned
 }
 
 // NewEngine returns the engine of queue cfg on partition part (its number
@@ -114,7 +121,8 @@ func NewEngine(cfg Config, p Partition, part int32, epoch uint64, now func() tim
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{cfg: cfg, p: p, part: part, epoch: epoch, now: now, leases: consumergroup.NewLeases(epoch)}, nil
+	return &Engine{cfg: cfg, p: p, part: part, epoch: epoch, now: now, leases: consumergroup.NewLeases(epoch),
+		counts: map[int64]uint32{}}, nil
 }
 
 // Message is a received message.
@@ -152,12 +160,27 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 	var floor int64
 	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { floor = s.Floor() })
 	e.leases.Forget(floor, now)
+	e.pruneCounts(floor)
 	start := floor
 	full := e.cfg.FIFO || e.fresh <= floor || !now.Before(e.recheck)
 	if !full {
 		start = e.fresh
 	}
-	recs, err := e.scan(ctx, start)
+	// Read until limit messages could be delivered (a superset of what
+	// Select delivers: FIFO may hold some back).
+	candidates, counted := 0, 0
+	recs, err := e.scanUntil(ctx, start, func(recs []batch.Record) bool {
+		e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) {
+			for _, r := range recs[counted:] {
+				if !s.Done(r.Offset) && e.leases.Visible(r.Offset, now) && !now.Before(e.visibleAt(&r)) &&
+					(e.cfg.Filter == nil || e.cfg.Filter.Match(r.Key, headerOf(&r))) {
+					candidates++
+				}
+			}
+		})
+		counted = len(recs)
+		return candidates >= limit
+	})
 	if err != nil {
 		e.mu.Unlock()
 		return Result{}, err
@@ -196,16 +219,27 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 	// they share raft entries.
 	ops := filtered
 	leases := map[int64]*consumergroup.Lease{}
+	replicate := e.cfg.MaxReceives > 0
+	var local []Message // counted here, not replicated
 	for _, off := range sel.Deliver {
+		ls := e.leases.Lease(off, byOffset[off].Key, now, e.cfg.Visibility)
+		leases[off] = ls
+		if !replicate {
+			e.counts[off]++
+			var count uint32
+			e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { count = s.ReceiveCount(off) })
+			receipt := consumergroup.Receipt{Queue: e.cfg.Name, Partition: e.part, Epoch: e.epoch, Offset: off, Nonce: ls.Nonce}
+			local = append(local, Message{Record: *byOffset[off], Receipt: receipt.String(), ReceiveCount: count + e.counts[off]})
+			continue
+		}
 		ops = append(ops, partition.QueueOp{Kind: partition.QueueReceive, Offset: off})
-		leases[off] = e.leases.Lease(off, byOffset[off].Key, now, e.cfg.Visibility)
 	}
 	next := sel.NextVisible
 	if !full && (next.IsZero() || e.recheck.Before(next)) {
 		next = e.recheck // what was skipped may become visible then
 	}
 	e.mu.Unlock()
-	res := Result{NextVisible: next}
+	res := Result{NextVisible: next, Messages: local}
 	for _, off := range sel.DeadLetter {
 		res.DeadLetter = append(res.DeadLetter, *byOffset[off])
 	}
@@ -233,9 +267,29 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 		res.Messages = append(res.Messages, Message{Record: *r, Receipt: receipt.String(), ReceiveCount: results[i].Count})
 	}
 	if err != nil {
+		for _, m := range local { // give the leases back: visible again
+			if cur, ok := e.leases.Leased(m.Record.Offset, now); ok && cur == leases[m.Record.Offset] {
+				e.leases.Release(m.Record.Offset)
+			}
+		}
+		e.noteRecheck(now)
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// pruneCounts drops the local receive counts below floor (done), every
+// so often. Holds mu.
+func (e *Engine) pruneCounts(floor int64) {
+	if floor < e.countFloor+1024 && len(e.counts) < 2*consumergroup.MaxAckWindow {
+		return
+	}
+	for off := range e.counts {
+		if off < floor {
+			delete(e.counts, off)
+		}
+	}
+	e.countFloor = floor
 }
 
 // noteRecheck moves recheck earlier to t (zero: no change). Holds mu.
@@ -274,15 +328,21 @@ func (e *Engine) update(ctx context.Context, ops []partition.QueueOp) ([]partiti
 // scan reads the records from floor on, up to scanBytes of log and
 // consumergroup.MaxAckWindow offsets above the floor.
 func (e *Engine) scan(ctx context.Context, floor int64) ([]batch.Record, error) {
+	return e.scanUntil(ctx, floor, nil)
+}
+
+// scanUntil is scan, stopping early once enough(records so far) holds
+// (nil: never). It reads small chunks first, doubling up to 1 MiB, so
+// that a receive of a few messages from a long backlog reads little.
+func (e *Engine) scanUntil(ctx context.Context, floor int64, enough func([]batch.Record) bool) ([]batch.Record, error) {
 	hw := min(e.p.HighWatermark(), floor+consumergroup.MaxAckWindow)
 	var out []batch.Record
-	var buf []byte
-	read := 0
-	for off := max(floor, e.p.LogStartOffset()); off < hw && read < scanBytes; {
-		var err error
+	read, chunk := 0, 64<<10
+	for off := max(floor, e.p.LogStartOffset()); off < hw && read < scanBytes; chunk = min(2*chunk, 1<<20) {
 		// A zero-wait read: a context that is already done returns at
-		// the high watermark instead of waiting.
-		buf, err = e.p.Fetch(doneCtx{ctx}, buf[:0], off, min(1<<20, scanBytes-read))
+		// the high watermark instead of waiting. Records alias buf, so
+		// each chunk has its own.
+		buf, err := e.p.Fetch(doneCtx{ctx}, nil, off, min(chunk, scanBytes-read))
 		if err != nil {
 			return nil, fmt.Errorf("queue %s: read at %d: %w", e.cfg.Name, off, err)
 		}
@@ -290,7 +350,7 @@ func (e *Engine) scan(ctx context.Context, floor int64) ([]batch.Record, error) 
 			break
 		}
 		read += len(buf)
-		next := off
+		next, n := off, len(out)
 		for b := buf; len(b) > 0; {
 			h, err := batch.ParseHeader(b)
 			if err != nil || h.Size() > len(b) {
@@ -311,6 +371,9 @@ func (e *Engine) scan(ctx context.Context, floor int64) ([]batch.Record, error) 
 			b = b[h.Size():]
 		}
 		off = next
+		if enough != nil && len(out) > n && enough(out) {
+			break
+		}
 	}
 	return out, nil
 }

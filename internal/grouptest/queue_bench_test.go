@@ -18,16 +18,27 @@ import (
 // the partitions in turn) and acknowledge every message through the gRPC
 // API. Reported: messages received and acknowledged per second.
 func BenchmarkQueueReceiveAck(b *testing.B) {
-	for _, parts := range []int{1, 8} {
-		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
+	for _, tc := range []struct {
+		parts       int
+		maxReceives int32 // > 0: receive counts are replicated
+	}{{1, 0}, {8, 0}, {8, 5}} {
+		b.Run(fmt.Sprintf("partitions=%d/maxReceives=%d", tc.parts, tc.maxReceives), func(b *testing.B) {
+			parts := tc.parts
 			f := newFixture(b, parts)
 			ctx := context.Background()
 			if _, err := f.cl.CreateStream(ctx, client.StreamConfig{Name: "q", Partitions: parts}); err != nil {
 				b.Fatal(err)
 			}
+			q := &sluicev1.Queue{Name: "jobs", Stream: "q", MaxReceives: tc.maxReceives}
+			if tc.maxReceives > 0 {
+				if _, err := f.cl.CreateStream(ctx, client.StreamConfig{Name: "dead", Partitions: 1}); err != nil {
+					b.Fatal(err)
+				}
+				q.DeadLetterStream = "dead"
+			}
 			f.stream = "q"
 			f.waitPreferredLeaders()
-			if _, err := f.api(0).CreateQueue(ctx, &sluicev1.CreateQueueRequest{Queue: &sluicev1.Queue{Name: "jobs", Stream: "q"}}); err != nil {
+			if _, err := f.api(0).CreateQueue(ctx, &sluicev1.CreateQueueRequest{Queue: q}); err != nil {
 				b.Fatal(err)
 			}
 			f.produce(0, b.N)
