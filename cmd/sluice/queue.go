@@ -269,9 +269,13 @@ func listQueues(c *cli.Context, subscriptions bool, topic string) error {
 			return writeJSON(w, map[string]any{key: list})
 		}
 		if subscriptions {
-			t := newTable(w, "SUBSCRIPTION", "TOPIC", "FILTER", "VISIBILITY", "MAX RECEIVES", "DEAD LETTER", "CREATED")
+			t := newTable(w, "SUBSCRIPTION", "TOPIC", "FILTER", "READ BY", "VISIBILITY", "MAX RECEIVES", "DEAD LETTER", "CREATED")
 			for _, q := range qs {
-				t.row(q.Name, q.Stream, orDash(q.Filter), q.VisibilityTimeout.String(), maxReceivesText(q.MaxReceives),
+				if q.Cursor {
+					t.row(q.Name, q.Stream, orDash(q.Filter), "cursor", "-", "-", "-", formatTime(q.CreatedAt))
+					continue
+				}
+				t.row(q.Name, q.Stream, orDash(q.Filter), "acks", q.VisibilityTimeout.String(), maxReceivesText(q.MaxReceives),
 					orDash(q.DeadLetterStream), formatTime(q.CreatedAt))
 			}
 			return t.flush()
@@ -308,6 +312,12 @@ func queueDescribe(c *cli.Context) error {
 
 // writeQueueDescription prints describe's summary and partition table.
 func writeQueueDescription(w io.Writer, q client.QueueInfo) error {
+	if q.Cursor {
+		_, err := fmt.Fprintf(w, "subscription %s\ntopic %s, read through a cursor by consumer group %s, filter %s, created %s\n"+
+			"(its position and lag: sluice group describe %s)\n", q.Name, q.Stream, q.Name, orDash(q.Filter),
+			formatTime(q.CreatedAt), q.Name)
+		return err
+	}
 	fmt.Fprintf(w, "%s %s\nstream %s, %s, filter %s, created %s\n\n", kindText(q), q.Name, q.Stream, deliveryText(q),
 		orDash(q.Filter), formatTime(q.CreatedAt))
 	t := newTable(w, "PARTITION", "FLOOR", "HIGH WATERMARK", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST")

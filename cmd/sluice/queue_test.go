@@ -245,6 +245,15 @@ func TestQueueDescriptionOutput(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("describe:\n%s\nwant:\n%s", b.String(), want)
 	}
+	b.Reset()
+	cur := client.QueueInfo{Name: "audit", Stream: "news", Subscription: true, Cursor: true, Filter: `{"key":["k"]}`}
+	if err := writeQueueDescription(&b, cur); err != nil {
+		t.Fatal(err)
+	}
+	if want := "subscription audit\ntopic news, read through a cursor by consumer group audit, filter {\"key\":[\"k\"]}, created -\n" +
+		"(its position and lag: sluice group describe audit)\n"; b.String() != want {
+		t.Errorf("describe a cursor subscription:\n%s\nwant:\n%s", b.String(), want)
+	}
 	var j map[string]any
 	if err := json.Unmarshal(mustJSON(t, toQueueJSON(q)), &j); err != nil {
 		t.Fatal(err)
