@@ -147,7 +147,9 @@ func (k *Consumer) deliver(ctx context.Context, f *fetcher, pos *int64, b []byte
 	if err != nil {
 		return err
 	}
-	if len(recs) > 0 && !k.push(ctx, f, fetchResult{recs: recs, next: next}) {
+	// With a filter, a response may hold no records but move past some:
+	// queue it too, so that the position (and what a group commits) does.
+	if (len(recs) > 0 || k.cfg.Filter != "" && next > *pos) && !k.push(ctx, f, fetchResult{recs: recs, next: next}) {
 		return ctx.Err()
 	}
 	*pos = next
