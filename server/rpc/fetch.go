@@ -134,8 +134,7 @@ func (a *api) Fetch(ctx context.Context, req *sluicev1.FetchRequest) (*sluicev1.
 }
 
 func (s *service) fetch(ctx context.Context, req *sluicev1.FetchRequest) (*sluicev1.FetchResponse, error) {
-	v := s.node.Metadata()
-	_, p, err := lookup(v, req.GetStream(), req.GetPartition())
+	v, _, p, err := s.lookupFresh(ctx, req.GetStream(), req.GetPartition())
 	if err != nil {
 		return nil, err
 	}
@@ -195,8 +194,7 @@ func (a *api) Follow(req *sluicev1.FollowRequest, stream grpc.ServerStreamingSer
 
 func (s *service) follow(req *sluicev1.FollowRequest, stream grpc.ServerStreamingServer[sluicev1.FetchResponse]) error {
 	ctx := stream.Context()
-	v := s.node.Metadata()
-	_, p, err := lookup(v, req.GetStream(), req.GetPartition())
+	v, _, p, err := s.lookupFresh(ctx, req.GetStream(), req.GetPartition())
 	if err != nil {
 		return err
 	}
@@ -264,8 +262,7 @@ func (a *api) ListOffsets(ctx context.Context, req *sluicev1.ListOffsetsRequest)
 }
 
 func (s *service) listOffsets(ctx context.Context, req *sluicev1.ListOffsetsRequest) (*sluicev1.ListOffsetsResponse, error) {
-	v := s.node.Metadata()
-	_, p, err := lookup(v, req.GetStream(), req.GetPartition())
+	v, _, p, err := s.lookupFresh(ctx, req.GetStream(), req.GetPartition())
 	if err != nil {
 		return nil, err
 	}

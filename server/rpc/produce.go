@@ -38,8 +38,7 @@ func (s *service) produce(ctx context.Context, req *sluicev1.ProduceRequest) (*s
 	if s.stopping() {
 		return nil, fmt.Errorf("%w: server stopping", ErrUnavailable)
 	}
-	v := s.node.Metadata()
-	st, p, err := lookup(v, req.GetStream(), req.GetPartition())
+	v, st, p, err := s.lookupFresh(ctx, req.GetStream(), req.GetPartition())
 	if err != nil {
 		return nil, err
 	}

@@ -80,6 +80,12 @@ func (s *service) redrive(ctx context.Context, req *sluicev1.RedriveQueueRequest
 		return nil, fmt.Errorf("%w: max %d (1 to %d, or 0 for %d)", ErrInvalidArgument, req.GetMax(), maxRedrive, defaultRedrive)
 	}
 	v := s.node.Metadata()
+	if v.Queue(req.GetQueue()) == nil {
+		if err := s.confirmMissing(ctx, fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, req.GetQueue()), req.GetQueue(), true); err != nil {
+			return nil, err
+		}
+		v = s.node.Metadata()
+	}
 	q, p, err := deadLetterOf(v, req.GetQueue(), req.GetPartition())
 	if err != nil {
 		return nil, err

@@ -140,8 +140,7 @@ func (s *service) receive(ctx context.Context, req *sluicev1.ReceiveMessagesRequ
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		v := s.node.Metadata()
-		q, p, err := queueOf(v, req.GetQueue(), req.GetPartition())
+		v, q, p, err := s.queueFresh(ctx, req.GetQueue(), req.GetPartition())
 		if err != nil {
 			return nil, err
 		}
@@ -149,9 +148,22 @@ func (s *service) receive(ctx context.Context, req *sluicev1.ReceiveMessagesRequ
 		if err != nil {
 			return nil, err
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, err // gone while waiting: lease nothing
+		}
 		res, err := eng.Receive(ctx, int(req.GetMax()))
 		if err != nil {
 			return nil, err
+		}
+		if len(res.Messages) > 0 && ctx.Err() != nil {
+			// The caller went away (a client that got messages from
+			// another partition first cancels the rest): its answer
+			// would be lost, so give the leases back instead of letting
+			// them hide the messages for a visibility timeout.
+			for _, m := range res.Messages {
+				_ = eng.Nack(m.Receipt, 0)
+			}
+			return nil, ctx.Err()
 		}
 		if len(res.DeadLetter) > 0 {
 			if err := s.deadLetter(ctx, v, q, p, eng, res.DeadLetter); err != nil {
@@ -249,8 +261,7 @@ func (s *service) receiptCall(ctx context.Context, queueName string, part int32,
 	if len(receipts) == 0 || len(receipts) > queue.MaxReceive {
 		return nil, fmt.Errorf("%w: %d receipts (1 to %d)", ErrInvalidArgument, len(receipts), queue.MaxReceive)
 	}
-	v := s.node.Metadata()
-	q, p, err := queueOf(v, queueName, part)
+	v, q, p, err := s.queueFresh(ctx, queueName, part)
 	if err != nil {
 		return nil, err
 	}
@@ -325,8 +336,7 @@ func (a *api) PurgeQueue(ctx context.Context, req *sluicev1.PurgeQueueRequest) (
 	s := a.svc
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
-	v := s.node.Metadata()
-	q, p, err := queueOf(v, req.GetQueue(), req.GetPartition())
+	v, q, p, err := s.queueFresh(ctx, req.GetQueue(), req.GetPartition())
 	if err == nil {
 		var eng *queue.Engine
 		if eng, err = s.engine(ctx, v, q, p); err == nil {
