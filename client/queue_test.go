@@ -356,6 +356,39 @@ func TestReceiveLongPoll(t *testing.T) {
 	}
 }
 
+// TestLongPollKeepsNearAnswers: messages that arrive on two partitions
+// at once are both returned: the poll of the second is not cancelled the
+// moment the first answers (its answer, and the lease in it, would be
+// lost, hiding the message for a visibility timeout).
+func TestLongPollKeepsNearAnswers(t *testing.T) {
+	t.Parallel()
+	fc, c, ctx := newQueueFixture(t, 2, 2)
+	done := make(chan []QueueMessage, 1)
+	go func() {
+		msgs, err := c.Receive(ctx, "q", 10, 15*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- msgs
+	}()
+	fc.waitCalls(ctx, "ReceiveMessages", 4) // the no-wait round, then the polls
+	p := newTestProducer(t, c, ProducerConfig{Linger: -1})
+	for part := range int32(2) {
+		p.Produce(ctx, Record{Stream: "s", Partition: part, Value: []byte("m")}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	var leased int
+	for part := range int32(2) {
+		leased += len(fc.queueView("q", part).Leased)
+	}
+	if len(got) != leased {
+		t.Errorf("Receive returned %d messages, %d are leased: the rest were lost with a cancelled poll", len(got), leased)
+	}
+}
+
 // TestReceiveNeverMoreThanMax: what the polls bring beyond max is given
 // back at once.
 func TestReceiveNeverMoreThanMax(t *testing.T) {

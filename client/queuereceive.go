@@ -96,6 +96,10 @@ type pollAnswer struct {
 	err  error // nil: the partition answered (with msgs, or none by the deadline)
 }
 
+// longPollGrace is how long a long poll waits for the other partitions'
+// answers after the first one with messages before cancelling them.
+const longPollGrace = 5 * time.Millisecond
+
 // longPoll waits on every partition of the queue's stream at once until
 // one has messages or the deadline passes. It owns its goroutines and
 // returns after they have all ended.
@@ -114,12 +118,30 @@ func (c *Client) longPoll(ctx context.Context, queue, stream string, n, start, m
 	var out []QueueMessage
 	var refused, failed error
 	answered := false
-	for range n {
-		a := <-answers
+	var grace <-chan time.Time // after the first answer with messages
+	for got := 0; got < n; {
+		var a pollAnswer
+		select {
+		case a = <-answers:
+			got++
+		case <-grace:
+			cancel() // enough: stop the others
+			grace = nil
+			continue
+		}
 		out = append(out, a.msgs...)
 		switch {
 		case len(a.msgs) > 0:
-			cancel() // enough: stop the others
+			// Partitions that woke at the same time answer within
+			// moments: a cancelled call loses its answer, and the
+			// messages in it stay leased (hidden) for a visibility
+			// timeout, so wait a little for them before stopping the
+			// others.
+			if grace == nil && pctx.Err() == nil {
+				t := time.NewTimer(longPollGrace)
+				defer t.Stop()
+				grace = t.C
+			}
 		case a.err == nil:
 			answered = true
 		case pctx.Err() != nil && ctx.Err() == nil:
