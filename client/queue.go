@@ -44,7 +44,9 @@ type QueueMessage struct {
 	Headers []Header
 	Receipt string
 	// ReceiveCount counts the receives of the message, this one
-	// included.
+	// included. A queue with MaxReceives replicates the counts; in one
+	// without, the partition's leader counts, and a new leader starts
+	// again from the replicated count (as SQS, it is approximate).
 	ReceiveCount int
 }
 
