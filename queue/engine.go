@@ -8,9 +8,11 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -40,6 +42,10 @@ const (
 	// DeadLetterSourceHeader tells where a dead-lettered record was:
 	// STREAM/PARTITION/OFFSET.
 	DeadLetterSourceHeader = "sluice-dead-letter-source"
+
+	// forgetEvery is how often a receive drops expired leases and the
+	// state of done offsets (walking every lease: not on every receive).
+	forgetEvery = 100 * time.Millisecond
 
 	// scanBytes bounds the log bytes one receive reads.
 	scanBytes = 4 << 20
@@ -103,7 +109,8 @@ type Engine struct {
 	// returned with), so a receive costs no raft command; after a
 	// failover the counts start again from what was replicated.
 	counts     map[int64]uint32
-	countFloor int64 // counts below it were pruned
+	countFloor int64     // counts below it were pruned
+	forgot     time.Time // when expired leases were last dropped
 }
 
 // NewEngine returns the engine of queue cfg on partition part (its number
@@ -159,8 +166,12 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 	now := e.now()
 	var floor int64
 	e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { floor = s.Floor() })
-	e.leases.Forget(floor, now)
-	e.pruneCounts(floor)
+	if now.Sub(e.forgot) >= forgetEvery || floor >= e.countFloor+1024 {
+		// Bounds the tables; expired leases are not live meanwhile.
+		e.leases.Forget(floor, now)
+		e.pruneCounts(floor)
+		e.forgot = now
+	}
 	start := floor
 	full := e.cfg.FIFO || e.fresh <= floor || !now.Before(e.recheck)
 	if !full {
@@ -186,15 +197,23 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 		return Result{}, err
 	}
 	msgs := make([]consumergroup.Message, 0, len(recs))
-	byOffset := make(map[int64]*batch.Record, len(recs))
+	// byOffset finds a scanned record (recs are in offset order).
+	byOffset := func(off int64) *batch.Record {
+		i, _ := slices.BinarySearchFunc(recs, off, func(r batch.Record, off int64) int { return cmp.Compare(r.Offset, off) })
+		return &recs[i]
+	}
 	var filtered []partition.QueueOp
 	for i := range recs {
 		r := &recs[i]
 		if e.cfg.Filter != nil && !e.cfg.Filter.Match(r.Key, headerOf(r)) {
-			filtered = append(filtered, partition.QueueOp{Kind: partition.QueueAck, Offset: r.Offset})
+			// Acked as done: runs of them as one range.
+			if n := len(filtered); n > 0 && filtered[n-1].End == r.Offset {
+				filtered[n-1].End++
+			} else {
+				filtered = append(filtered, partition.QueueOp{Kind: partition.QueueAckRange, Offset: r.Offset, End: r.Offset + 1})
+			}
 			continue
 		}
-		byOffset[r.Offset] = r
 		msgs = append(msgs, consumergroup.Message{Offset: r.Offset, Key: r.Key, VisibleAt: e.visibleAt(r)})
 	}
 	var sel consumergroup.Selection
@@ -222,14 +241,14 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 	replicate := e.cfg.MaxReceives > 0
 	var local []Message // counted here, not replicated
 	for _, off := range sel.Deliver {
-		ls := e.leases.Lease(off, byOffset[off].Key, now, e.cfg.Visibility)
+		ls := e.leases.Lease(off, byOffset(off).Key, now, e.cfg.Visibility)
 		leases[off] = ls
 		if !replicate {
 			e.counts[off]++
 			var count uint32
 			e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { count = s.ReceiveCount(off) })
 			receipt := consumergroup.Receipt{Queue: e.cfg.Name, Partition: e.part, Epoch: e.epoch, Offset: off, Nonce: ls.Nonce}
-			local = append(local, Message{Record: *byOffset[off], Receipt: receipt.String(), ReceiveCount: count + e.counts[off]})
+			local = append(local, Message{Record: *byOffset(off), Receipt: receipt.String(), ReceiveCount: count + e.counts[off]})
 			continue
 		}
 		ops = append(ops, partition.QueueOp{Kind: partition.QueueReceive, Offset: off})
@@ -241,7 +260,7 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 	e.mu.Unlock()
 	res := Result{NextVisible: next, Messages: local}
 	for _, off := range sel.DeadLetter {
-		res.DeadLetter = append(res.DeadLetter, *byOffset[off])
+		res.DeadLetter = append(res.DeadLetter, *byOffset(off))
 	}
 	if len(ops) == 0 {
 		return res, nil
@@ -262,7 +281,7 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 			}
 			continue
 		}
-		r := byOffset[op.Offset]
+		r := byOffset(op.Offset)
 		receipt := consumergroup.Receipt{Queue: e.cfg.Name, Partition: e.part, Epoch: e.epoch, Offset: op.Offset, Nonce: ls.Nonce}
 		res.Messages = append(res.Messages, Message{Record: *r, Receipt: receipt.String(), ReceiveCount: results[i].Count})
 	}
@@ -312,17 +331,23 @@ func (e *Engine) init(ctx context.Context) error {
 	return err
 }
 
-// update replicates ops and returns their results; the first refused op
-// is the error when every op was refused.
+// update replicates ops, partition.MaxQueueOps to a command, and
+// returns their results.
 func (e *Engine) update(ctx context.Context, ops []partition.QueueOp) ([]partition.QueueOpResult, error) {
-	res, err := e.p.UpdateQueue(ctx, e.cfg.Name, ops)
-	if err != nil {
-		return nil, err
+	out := make([]partition.QueueOpResult, 0, len(ops))
+	for len(ops) > 0 {
+		chunk := ops[:min(len(ops), partition.MaxQueueOps)]
+		ops = ops[len(chunk):]
+		res, err := e.p.UpdateQueue(ctx, e.cfg.Name, chunk)
+		if err != nil {
+			return nil, err
+		}
+		if len(res) != len(chunk) {
+			return nil, fmt.Errorf("queue %s: %d results for %d ops", e.cfg.Name, len(res), len(chunk))
+		}
+		out = append(out, res...)
 	}
-	if len(res) != len(ops) {
-		return nil, fmt.Errorf("queue %s: %d results for %d ops", e.cfg.Name, len(res), len(ops))
-	}
-	return res, nil
+	return out, nil
 }
 
 // scan reads the records from floor on, up to scanBytes of log and

@@ -379,3 +379,39 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("second purge: %d %v", n, err)
 	}
 }
+
+// TestFilterManyRejected: a receive that scans more runs of rejected
+// records than one command holds acks them in several commands.
+func TestFilterManyRejected(t *testing.T) {
+	r := replica(t)
+	c := &clock{now: t0}
+	f, err := consumergroup.ParseFilter(`{"headers.kind": ["a"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine(t, r, c, Config{Filter: f})
+	// Even offsets match but are delayed (the receive passes over
+	// them), odd ones are rejected: 1.5 x MaxQueueOps runs of one.
+	const n = 3 * partition.MaxQueueOps
+	for i := range n {
+		if i%2 == 0 {
+			send(t, r, t0, []string{fmt.Sprint(i)}, "kind", "a", DelayHeader, "600000")
+		} else {
+			send(t, r, t0, []string{fmt.Sprint(i)}, "kind", "b")
+		}
+	}
+	if got := receive(t, e, 100); len(got.Messages) != 0 {
+		t.Fatalf("received %d delayed messages", len(got.Messages))
+	}
+	r.QueueState("jobs", func(s *consumergroup.AckState) {
+		for off := int64(0); off < n; off++ {
+			if s.Done(off) != (off%2 == 1) {
+				t.Fatalf("offset %d done %v", off, s.Done(off))
+			}
+		}
+	})
+	c.now = t0.Add(11 * time.Minute)
+	if got := receive(t, e, 100); len(got.Messages) != 100 || got.Messages[0].Record.Offset != 0 {
+		t.Fatalf("after the delay: %d messages", len(got.Messages))
+	}
+}
