@@ -86,6 +86,39 @@
 // such record was due before that end). Counts are of records, not
 // identities: a redelivered record counts again.
 //
+// # Backlog limit
+//
+// With maxBacklog, producers wait before each record while a
+// subscription of their topic lags by that many records (see
+// backlogGate): the run's goroutine recomputes each topic's room at every
+// turn of its wait loop, at least every 10 ms, and producers take room
+// one record at a time. Unpaced, the run then measures the rate at which
+// records are sent and received together, and end-to-end latency is
+// mostly the time a record waits in that backlog (backlog / rate, by
+// Little's law). The wait is back-pressure, not charged to publish
+// latency (it comes before the record's time is taken); paced, a record
+// that waits is late and the wait is charged. If no subscription
+// receives anything for DrainTimeout while producers wait, the limit is
+// dropped for the rest of the run, with a note.
+//
+// # Headers and filtered subscriptions
+//
+// With headerName, every record carries that header, its value cycling
+// over headerValues (producer i starting at value i), and the index of
+// its value is written after the send time in payloads of 12 bytes or
+// more. With subscriptionFilters, the driver is given one filter per
+// subscription, which the system under test must apply; the harness
+// evaluates the same filters (package consumergroup's Filter, the syntax
+// Sluice's server uses) on each acknowledged record's key and header, so
+// each subscription is expected to receive exactly the records its
+// filter matches: the lag, unreceived count and drain wait are per
+// subscription against that. A record a subscription receives although
+// its filter excludes it (told by the value index in the payload; not
+// checkable for filters that read the key) is counted in
+// Result.Misdelivered, noted, and not counted as received. A
+// subscription whose filter matched none of the measured phase's
+// records is noted, as a likely mistake in the workload.
+//
 // # Concurrency
 //
 // Run's goroutine owns the phases, the windows, the totals and the

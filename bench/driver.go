@@ -38,6 +38,13 @@ type TopicSpec struct {
 	// Queue: the subscriptions are shared queues with per-record acks
 	// (Workload.Mode "queue").
 	Queue bool
+	// Filters, when not empty, holds one filter policy per subscription
+	// (Workload.SubscriptionFilters; "" delivers every record), which
+	// the system under test must apply itself: a subscription is
+	// expected to receive exactly the records its filter matches. A
+	// driver that cannot filter refuses a spec with a non-empty filter
+	// (ErrUnsupported) rather than deliver every record.
+	Filters []string
 }
 
 // ProducerOptions are the workload's producer settings.
@@ -68,6 +75,21 @@ type Producer interface {
 	// Flush waits until every record sent so far has had done called.
 	Flush(ctx context.Context) error
 	Close() error
+}
+
+// Header is a record header (Workload.HeaderName).
+type Header struct {
+	Name  string
+	Value []byte // shared between records: read only
+}
+
+// HeaderProducer is a Producer that can put a header on a record, which
+// a run whose workload sets headerName needs (else it fails with
+// ErrUnsupported). SendHeader is Send with the header h; the producer
+// may keep h.Value but must not modify it.
+type HeaderProducer interface {
+	Producer
+	SendHeader(ctx context.Context, key []byte, h Header, payload []byte, done func(error))
 }
 
 // Handler receives one record. payload is valid only during the call.

@@ -3,9 +3,12 @@ package bench
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicedb/sluice/consumergroup"
 )
 
 // errInjected is the error of the fake driver's failed sends.
@@ -29,6 +32,11 @@ type fakeOptions struct {
 	shortRecord bool
 	// createErr fails CreateTopic.
 	createErr error
+	// ignoreFilters delivers every record to every subscription,
+	// whatever its filter.
+	ignoreFilters bool
+	// noHeaders makes the producers plain Producers, without SendHeader.
+	noHeaders bool
 }
 
 // fakeDriver is an in-memory Driver: a topic is a slice of records, and
@@ -59,7 +67,10 @@ func newFakeDriver(opts fakeOptions) *fakeDriver {
 	return d
 }
 
-type fakeRecord struct{ key, payload []byte }
+type fakeRecord struct {
+	key, payload []byte
+	header       *Header
+}
 
 type fakeTopic struct {
 	spec TopicSpec
@@ -109,7 +120,30 @@ func (d *fakeDriver) NewProducer(ctx context.Context, topic string, opts Produce
 	d.mu.Lock()
 	d.mu.producerOpts = append(d.mu.producerOpts, opts)
 	d.mu.Unlock()
-	return &fakeProducer{d: d, t: d.topic(topic)}, nil
+	p := &fakeProducer{d: d, t: d.topic(topic)}
+	if d.opts.noHeaders {
+		return plainProducer{p}, nil
+	}
+	return p, nil
+}
+
+// plainProducer hides fakeProducer's SendHeader.
+type plainProducer struct{ p *fakeProducer }
+
+func (p plainProducer) Send(ctx context.Context, key, payload []byte, done func(error)) {
+	p.p.Send(ctx, key, payload, done)
+}
+func (p plainProducer) Flush(ctx context.Context) error { return p.p.Flush(ctx) }
+func (p plainProducer) Close() error                    { return p.p.Close() }
+
+// filterOf returns the filter of subscription sub of t (nil: every
+// record).
+func (d *fakeDriver) filterOf(t *fakeTopic, sub string) (*consumergroup.Filter, error) {
+	i := slices.Index(t.spec.Subscriptions, sub)
+	if d.opts.ignoreFilters || i < 0 || i >= len(t.spec.Filters) {
+		return nil, nil
+	}
+	return consumergroup.ParseFilter(t.spec.Filters[i])
 }
 
 func (d *fakeDriver) NewConsumer(ctx context.Context, spec ConsumerSpec, h Handler) (Consumer, error) {
@@ -120,13 +154,19 @@ func (d *fakeDriver) NewConsumer(ctx context.Context, spec ConsumerSpec, h Handl
 		d.mu.recordsAtFirstConsumer = len(t.records())
 	}
 	d.mu.Unlock()
+	f, err := d.filterOf(t, spec.Subscription)
+	if err != nil {
+		return nil, err
+	}
 	c := &fakeConsumer{done: make(chan struct{})}
-	c.wg.Go(func() { d.deliver(t, spec, h, c.done) })
+	c.wg.Go(func() { d.deliver(t, spec, f, h, c.done) })
 	return c, nil
 }
 
-// deliver is a consumer's goroutine.
-func (d *fakeDriver) deliver(t *fakeTopic, spec ConsumerSpec, h Handler, done <-chan struct{}) {
+// deliver is a consumer's goroutine. It delivers the records that f
+// matches (every record when f is nil) whose index in the topic modulo
+// Count is its Index.
+func (d *fakeDriver) deliver(t *fakeTopic, spec ConsumerSpec, f *consumergroup.Filter, h Handler, done <-chan struct{}) {
 	var pos, n int64
 	for {
 		t.mu.Lock()
@@ -142,6 +182,9 @@ func (d *fakeDriver) deliver(t *fakeTopic, spec ConsumerSpec, h Handler, done <-
 		}
 		for _, rec := range recs {
 			pos++
+			if f != nil && !f.Match(rec.key, rec.headerOf) {
+				continue
+			}
 			if int((pos-1)%int64(spec.Count)) != spec.Index {
 				continue
 			}
@@ -181,7 +224,23 @@ type fakeProducer struct {
 	acks     sync.WaitGroup // delayed acknowledgements
 }
 
+// headerOf looks up a header of the record.
+func (r fakeRecord) headerOf(name string) ([]byte, bool) {
+	if r.header == nil || r.header.Name != name {
+		return nil, false
+	}
+	return r.header.Value, true
+}
+
+func (p *fakeProducer) SendHeader(ctx context.Context, key []byte, h Header, payload []byte, done func(error)) {
+	p.send(ctx, fakeRecord{key: key, payload: payload, header: &h}, done)
+}
+
 func (p *fakeProducer) Send(ctx context.Context, key, payload []byte, done func(error)) {
+	p.send(ctx, fakeRecord{key: key, payload: payload}, done)
+}
+
+func (p *fakeProducer) send(ctx context.Context, rec fakeRecord, done func(error)) {
 	n := p.d.sends.Add(1)
 	if p.d.opts.sendBlock != nil {
 		if b := p.d.opts.sendBlock(n); b > 0 {
@@ -200,7 +259,7 @@ func (p *fakeProducer) Send(ctx context.Context, key, payload []byte, done func(
 	in := p.inFlight.Add(1)
 	for m := p.d.maxInFlight.Load(); in > m && !p.d.maxInFlight.CompareAndSwap(m, in); m = p.d.maxInFlight.Load() {
 	}
-	p.t.append(fakeRecord{key: key, payload: payload})
+	p.t.append(rec)
 	if p.d.opts.ackDelay <= 0 {
 		p.inFlight.Add(-1)
 		done(nil)

@@ -19,17 +19,30 @@ type producer struct {
 	r     *run
 	topic int // index into run.topics
 	p     Producer
+	hp    HeaderProducer // p, when the workload has a header; else nil
 	shard *shard
 	// sem holds one token per record sent and not yet done: Send
 	// waits for a free slot, done frees it.
 	sem  chan struct{}
 	keys keyGen
+	// value is the index in run.headerVals of the next record's header
+	// value. Owned by the producer's goroutine.
+	value int
 
 	// Counters of records of every phase, for progress and the backlog.
 	sentAll, ackedAll, ackedBytesAll, failedAll atomic.Int64
 	// Counters of records of the measured phase, for the Result.
 	sent, sentBytes, acked, ackedBytes, failed atomic.Int64
+	// With subscription filters (run.filt), the records acknowledged
+	// that subscription s of the topic takes, index s: of the measured
+	// phase, and of every phase. nil without filters.
+	subAcked, subAckedAll []atomic.Int64
 }
+
+// valueStampSize is the size of the header value's index, written after
+// the send time in payloads long enough to hold it, so that a consumer
+// can tell a record its subscription's filter excludes.
+const valueStampSize = 4
 
 // loop sends records until stop is closed, ctx is done, the measured
 // phase is over, or (with a record count) the count is reached. It
@@ -55,6 +68,9 @@ func (p *producer) loop(ctx context.Context, pc *pacer) {
 			if intended, ok = pc.Next(ctx, r.stop); !ok {
 				return
 			}
+		}
+		if r.gate != nil && !r.gate.take(p.topic, r.stop, done) {
+			return
 		}
 		select {
 		case p.sem <- struct{}{}:
@@ -92,7 +108,18 @@ func (p *producer) loop(ctx context.Context, pc *pacer) {
 			p.sent.Add(1)
 			p.sentBytes.Add(int64(len(buf)))
 		}
-		p.p.Send(ctx, p.keys.next(), buf, p.doneFunc(intended, len(buf), measured))
+		key := p.keys.next()
+		if p.hp == nil {
+			p.p.Send(ctx, key, buf, p.doneFunc(intended, len(buf), measured, key, 0))
+		} else {
+			v := p.value
+			p.value = (p.value + 1) % len(r.headerVals)
+			if len(buf) >= stampSize+valueStampSize {
+				binary.BigEndian.PutUint32(buf[stampSize:], uint32(v))
+			}
+			h := Header{Name: r.w.HeaderName, Value: r.headerVals[v]}
+			p.hp.SendHeader(ctx, key, h, buf, p.doneFunc(intended, len(buf), measured, key, v))
+		}
 		if last {
 			r.stopProducers() // the record count is reached
 			return
@@ -110,10 +137,12 @@ func (p *producer) release() {
 }
 
 // doneFunc returns the callback of one record: its time (see pacer), n
-// payload bytes, sent in the measured phase or not. The publish latency
-// is taken on the monotonic clock; the end-to-end latency, from a time
-// carried in the payload, has to use the wall clock.
-func (p *producer) doneFunc(intended time.Time, n int, measured bool) func(error) {
+// payload bytes, sent in the measured phase or not, its key and the
+// index of its header value (0 without a header), by which the
+// subscription filters choose. The publish latency is taken on the
+// monotonic clock; the end-to-end latency, from a time carried in the
+// payload, has to use the wall clock.
+func (p *producer) doneFunc(intended time.Time, n int, measured bool, key []byte, value int) func(error) {
 	return func(err error) {
 		now := p.r.clk.Now()
 		p.release()
@@ -131,6 +160,14 @@ func (p *producer) doneFunc(intended time.Time, n int, measured bool) func(error
 		if measured {
 			p.acked.Add(1)
 			p.ackedBytes.Add(int64(n))
+		}
+		if f := p.r.filt; f != nil {
+			for _, s := range f.match(key, value) {
+				p.subAckedAll[s].Add(1)
+				if measured {
+					p.subAcked[s].Add(1)
+				}
+			}
 		}
 		p.shard.ack(now.Sub(intended), n, measured, p.r.acksNone)
 	}

@@ -30,6 +30,11 @@ type Result struct {
 	// at the end, summed over subscriptions). They are counted in
 	// EndToEnd at the time the run gave up waiting for them.
 	Unreceived int64 `json:"unreceived"`
+	// Misdelivered counts records of the measured phase that a
+	// subscription received although its filter excludes them
+	// (Workload.SubscriptionFilters; checked by the header value, so not
+	// for filters that read the key). They are not counted in Received.
+	Misdelivered int64 `json:"misdelivered,omitempty"`
 
 	PublishRate   float64 `json:"publishRate"` // acknowledged records/s
 	PublishMBps   float64 `json:"publishMBps"`

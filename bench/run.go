@@ -85,6 +85,13 @@ type run struct {
 	drainTimeout time.Duration
 	rec          *recorder
 	errs         *errorLog
+	// filt holds the subscriptions' filters; nil when the workload has
+	// none (every subscription takes every record).
+	filt *subFilters
+	// headerVals are the values of the workload's header, if it has one.
+	headerVals [][]byte
+	// gate holds producers back at MaxBacklog; nil without one.
+	gate *backlogGate
 
 	// measureStart and measureEnd bound the measured phase, in unix
 	// nanoseconds: a record belongs to it when its intended send time
@@ -169,11 +176,18 @@ func newRun(cfg RunConfig) (*run, error) {
 		return nil, fmt.Errorf("bench: run: %w", err)
 	}
 	w.MessageSize = len(payload)
+	filt, err := newSubFilters(&w)
+	if err != nil {
+		return nil, fmt.Errorf("bench: run: %w", err)
+	}
 	r := &run{
 		cfg: cfg, w: w, driverName: cfg.Driver.Name(), payload: payload, acksNone: w.Acks == "none",
 		clk: realClock{}, drainTimeout: cfg.DrainTimeout,
 		rec: newRecorder(), errs: newErrorLog(),
-		stop: make(chan struct{}), kMeasure: -1,
+		stop: make(chan struct{}), kMeasure: -1, filt: filt, gate: newBacklogGate(w.MaxBacklog, w.Topics),
+	}
+	for _, v := range w.HeaderValues {
+		r.headerVals = append(r.headerVals, []byte(v))
 	}
 	if r.drainTimeout <= 0 {
 		r.drainTimeout = DefaultDrainTimeout
@@ -209,7 +223,8 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	for i := range r.w.Topics {
 		name := fmt.Sprintf("bench-%s-%d", hex.EncodeToString(id[:]), i)
-		spec := TopicSpec{Name: name, Partitions: r.w.PartitionsPerTopic, Subscriptions: subs, Queue: r.w.Mode == "queue"}
+		spec := TopicSpec{Name: name, Partitions: r.w.PartitionsPerTopic, Subscriptions: subs, Queue: r.w.Mode == "queue",
+			Filters: r.w.SubscriptionFilters}
 		if err := r.cfg.Driver.CreateTopic(ctx, spec); err != nil {
 			return fmt.Errorf("bench: create topic %s: %w", name, err)
 		}
@@ -230,11 +245,28 @@ func (r *run) setup(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("bench: new producer %d of topic %s: %w", j, name, err)
 			}
+			var hp HeaderProducer
+			if r.w.HeaderName != "" {
+				var ok bool
+				if hp, ok = pp.(HeaderProducer); !ok {
+					_ = pp.Close()
+					return fmt.Errorf("bench: headerName %q: %w (the %s driver's producers cannot send headers)",
+						r.w.HeaderName, ErrUnsupported, r.driverName)
+				}
+			}
 			i := len(r.prods)
-			r.prods = append(r.prods, &producer{
-				r: r, topic: t, p: pp, shard: r.rec.shard(i),
+			p := &producer{
+				r: r, topic: t, p: pp, hp: hp, shard: r.rec.shard(i),
 				sem: make(chan struct{}, slots), keys: newKeyGen(r.w.KeyDistributor, r.cfg.Seed, i, keySet),
-			})
+			}
+			if len(r.headerVals) > 0 {
+				p.value = i % len(r.headerVals)
+			}
+			if r.filt != nil {
+				p.subAcked = make([]atomic.Int64, len(subs))
+				p.subAckedAll = make([]atomic.Int64, len(subs))
+			}
+			r.prods = append(r.prods, p)
 		}
 	}
 	r.topicAckedLast = make([]int64, len(r.topics))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -175,6 +176,63 @@ func TestRunConsumerNeverDelivers(t *testing.T) {
 	}
 	if !containsError(res.Errors, "sub-1") {
 		t.Fatalf("errors %q do not name sub-1", res.Errors)
+	}
+}
+
+// TestRunMaxBacklog: unpaced producers ahead of a slow consumer are held
+// to maxBacklog records ahead of it, so that the run measures what is
+// sent and received together, and every record is received by the end.
+func TestRunMaxBacklog(t *testing.T) {
+	t.Parallel()
+	const maxBacklog = 300
+	w := testWorkload(func(w *Workload) {
+		w.ProducerRate, w.ProducersPerTopic, w.MaxBacklog, w.MaxInFlight = 0, 2, maxBacklog, 50
+	})
+	// The consumer pauses 10 ms every 50 records: at most 5000/s.
+	slow := func(sub string, n int64) time.Duration {
+		if n%50 == 49 {
+			return 10 * time.Millisecond
+		}
+		return 0
+	}
+	var worst int64
+	res, _, err := runFake(t, w, fakeOptions{stall: slow}, func(c *RunConfig) {
+		c.Progress = func(p Progress) {
+			if p.Phase == PhaseMeasure {
+				worst = max(worst, p.Sent-p.Received)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Acked == 0 || res.Acked > 6000 || res.Unreceived != 0 || res.Received != res.Acked {
+		t.Fatalf("acked %d, received %d, unreceived %d: want at most about 5000 acknowledged, all received", res.Acked, res.Received, res.Unreceived)
+	}
+	// The backlog may pass maxBacklog by what producers send between two
+	// refills of the gate.
+	if worst > 2*maxBacklog {
+		t.Fatalf("backlog reached %d records, want about %d", worst, maxBacklog)
+	}
+	t.Logf("acked %d, backlog at most %d", res.Acked, worst)
+}
+
+// TestRunMaxBacklogStalled: a subscription that receives nothing cannot
+// hold back a run bounded by a record count for ever: after the drain
+// timeout without a receipt the gate opens, with a note.
+func TestRunMaxBacklogStalled(t *testing.T) {
+	t.Parallel()
+	w := testWorkload(func(w *Workload) {
+		w.ProducerRate, w.TestDurationMinutes, w.RecordCount, w.MaxBacklog = 0, 0, 500, 100
+	})
+	res, _, err := runFake(t, w, fakeOptions{neverDeliver: map[string]bool{"sub-0": true}}, func(c *RunConfig) {
+		c.DrainTimeout = 200 * time.Millisecond
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Acked != 500 || res.Unreceived != 500 || !containsError(res.Errors, "maxBacklog") {
+		t.Fatalf("acked %d, unreceived %d, errors %q; want 500, 500 and a note", res.Acked, res.Unreceived, res.Errors)
 	}
 }
 
@@ -377,6 +435,116 @@ func TestRunQueueMode(t *testing.T) {
 	if !d.mu.producerOpts[0].AcksNone {
 		t.Fatal("acks none not passed to the producer")
 	}
+}
+
+// filteredWorkload is a record-count run in queue mode with a header
+// cycling over four values and four filtered subscriptions (plus
+// mut's changes).
+func filteredWorkload(mut func(*Workload)) *Workload {
+	return testWorkload(func(w *Workload) {
+		w.Mode, w.ProducerRate, w.TestDurationMinutes, w.RecordCount = "queue", 0, 0, 1200
+		w.ProducersPerTopic, w.ConsumerPerSubscription = 3, 2
+		w.HeaderName, w.HeaderValues = "kind", []string{"a", "b", "c", "10"}
+		w.SubscriptionFilters = FilterList{
+			`{"headers.kind": ["a"]}`,                          // 1 of 4
+			`{"headers.kind": ["a", "b", "c"]}`,                // 3 of 4
+			`{"headers.kind": [{"numeric": [">=", 10]}]}`,      // 1 of 4
+			`{"headers.kind": [{"anything-but": ["a", "b"]}]}`, // 2 of 4
+		}
+		if mut != nil {
+			mut(w)
+		}
+	})
+}
+
+// TestRunFilteredSubscriptions: each subscription is expected to
+// receive exactly the records its filter matches; the driver is given
+// the filters and every record carries the header.
+func TestRunFilteredSubscriptions(t *testing.T) {
+	t.Parallel()
+	res, d, err := runFake(t, filteredWorkload(nil), fakeOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	values := map[string]int64{}
+	for _, tp := range d.mu.topics {
+		if !reflect.DeepEqual(tp.spec.Filters, []string(res.Workload.SubscriptionFilters)) || !tp.spec.Queue {
+			t.Fatalf("topic spec %+v: want the workload's filters, in queue mode", tp.spec)
+		}
+		for _, r := range tp.records() {
+			if r.header == nil || r.header.Name != "kind" {
+				t.Fatalf("record without the kind header: %+v", r)
+			}
+			values[string(r.header.Value)]++
+		}
+	}
+	// The producers share the record count, each cycling over the values
+	// from its own start: about 300 of each.
+	for _, n := range values {
+		if n < 290 || n > 310 {
+			t.Fatalf("header values %v: want about 300 of each", values)
+		}
+	}
+	want := values["a"] + (values["a"] + values["b"] + values["c"]) + values["10"] + (values["c"] + values["10"])
+	if res.Acked != 1200 || res.Received != want || res.Unreceived != 0 || res.Misdelivered != 0 {
+		t.Fatalf("acked %d received %d unreceived %d misdelivered %d; want 1200, %d, 0, 0",
+			res.Acked, res.Received, res.Unreceived, res.Misdelivered, want)
+	}
+	if res.EndToEnd.Count != want || len(res.Errors) != 0 {
+		t.Fatalf("end-to-end histogram %d, errors %q", res.EndToEnd.Count, res.Errors)
+	}
+}
+
+// TestRunFilterChecks: a driver that ignores the filters is caught
+// (misdelivered records, not counted as received); a filter that reads
+// the key is counted record by record; a filter that matches nothing is
+// noted; a driver that cannot send headers is refused.
+func TestRunFilterChecks(t *testing.T) {
+	t.Parallel()
+	t.Run("ignored", func(t *testing.T) {
+		t.Parallel()
+		res, _, err := runFake(t, filteredWorkload(nil), fakeOptions{ignoreFilters: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Received+res.Misdelivered != 4*1200 || res.Received < 2000 || res.Received > 2200 || !containsError(res.Errors, "which its filter") {
+			t.Fatalf("received %d misdelivered %d errors %q; want about 2100 received, the rest of 4800 misdelivered, and a note",
+				res.Received, res.Misdelivered, res.Errors)
+		}
+	})
+	t.Run("key", func(t *testing.T) {
+		t.Parallel()
+		w := filteredWorkload(func(w *Workload) {
+			w.KeyDistributor = KeyRoundRobin
+			w.SubscriptionFilters = FilterList{`{"key": [{"prefix": "key-00"}]}`, "", `{"headers.kind": ["zzz"]}`}
+		})
+		res, d, err := runFake(t, w, fakeOptions{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prefixed int64
+		d.mu.Lock()
+		for _, tp := range d.mu.topics {
+			for _, r := range tp.records() {
+				if strings.HasPrefix(string(r.key), "key-00") {
+					prefixed++
+				}
+			}
+		}
+		d.mu.Unlock()
+		if want := prefixed + 1200; prefixed == 0 || res.Received != want || res.Unreceived != 0 || !containsError(res.Errors, "sub-2: its filter") {
+			t.Fatalf("received %d unreceived %d errors %q; want %d, 0 and a note on sub-2", res.Received, res.Unreceived, res.Errors, want)
+		}
+	})
+	t.Run("no headers", func(t *testing.T) {
+		t.Parallel()
+		res, _, err := runFake(t, filteredWorkload(nil), fakeOptions{noHeaders: true}, nil)
+		if res != nil || !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("got %v, %v; want ErrUnsupported", res, err)
+		}
+	})
 }
 
 func TestRunShortPayload(t *testing.T) {

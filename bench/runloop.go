@@ -17,6 +17,7 @@ func (r *run) wait(ctx context.Context, deadline time.Time, wake <-chan struct{}
 	for {
 		now := r.clk.Now()
 		r.maybeWindow(now)
+		r.refillBacklog(now)
 		if cond != nil && cond() {
 			return true, nil
 		}
@@ -118,6 +119,7 @@ func (r *run) result(gaveUp time.Time, complete bool) *Result {
 	for _, c := range r.cons {
 		res.Received += c.received.Load()
 		res.ReceivedBytes += c.receivedBytes.Load()
+		res.Misdelivered += c.misdelivered.Load()
 	}
 	for _, l := range r.lags(true) {
 		if l.missing <= 0 {
@@ -126,6 +128,7 @@ func (r *run) result(gaveUp time.Time, complete bool) *Result {
 		res.Unreceived += l.missing
 		r.errs.note(fmt.Sprintf("%s/sub-%d: %d records acknowledged in the measured phase were not received", r.topics[l.topic], l.sub, l.missing))
 	}
+	r.noteEmptyFilters(res.Acked)
 	if complete {
 		// Each unreceived record was sent by the end of the measured
 		// phase, so when the run gave up it had waited at least this.
@@ -151,4 +154,24 @@ func (r *run) result(gaveUp time.Time, complete bool) *Result {
 	}
 	res.Processes = r.procs.stats(res.Seconds)
 	return res
+}
+
+// noteEmptyFilters notes each subscription whose filter matched none of
+// the records acknowledged in the measured phase (acked of them), which
+// is more likely a mistake in the workload than a benchmark.
+func (r *run) noteEmptyFilters(acked int64) {
+	if r.filt == nil || acked == 0 {
+		return
+	}
+	subs := r.w.SubscriptionsPerTopic
+	for s := range subs {
+		var n int64
+		for _, p := range r.prods {
+			n += p.subAcked[s].Load()
+		}
+		if n == 0 {
+			r.errs.note(fmt.Sprintf("sub-%d: its filter %s matched none of the %d records acknowledged in the measured phase",
+				s, r.w.SubscriptionFilters[s], acked))
+		}
+	}
 }

@@ -45,6 +45,31 @@ type Workload struct {
 	// in order, no per-record ack) or "queue" (each subscription is a
 	// shared queue: every record is received and acked once).
 	Mode string `yaml:"mode" json:"mode"`
+	// MaxBacklog, when > 0, holds producers back while a subscription of
+	// their topic lags by this many records or more (records
+	// acknowledged that it takes and has not received, plus those sent
+	// and not yet acknowledged). Unpaced, the run then measures the rate
+	// at which records are sent and received together (a queue's send +
+	// receive + ack) instead of producers outrunning consumers. Not with
+	// consumerBacklogSizeGB.
+	MaxBacklog int64 `yaml:"maxBacklog" json:"maxBacklog,omitempty"`
+	// HeaderName and HeaderValues put a header on every record: named
+	// HeaderName, its value cycling over HeaderValues record after
+	// record (each producer starting at its own index in the list).
+	// Subscription filters select on it. Both set, or neither.
+	HeaderName   string   `yaml:"headerName,omitempty" json:"headerName,omitempty"`
+	HeaderValues []string `yaml:"headerValues,omitempty" json:"headerValues,omitempty"`
+	// SubscriptionFilters holds one filter policy per subscription, in
+	// order: SNS-style JSON over the record's key and headers, evaluated
+	// by the system under test, in the syntax of Sluice's filters
+	// (consumergroup.Filter: {"headers.kind": ["a", "b"]}, {"key":
+	// [{"prefix": "eu-"}]}, {"headers.n": [{"numeric": [">=", 10]}]}).
+	// "" (or {}) delivers every record. A subscription is expected to
+	// receive exactly the records its filter matches. When set, its
+	// length is the number of subscriptions (subscriptionsPerTopic
+	// defaults to it and must equal it). In YAML a filter is a string of
+	// JSON or a YAML mapping (see FilterList).
+	SubscriptionFilters FilterList `yaml:"subscriptionFilters,omitempty" json:"subscriptionFilters,omitempty"`
 }
 
 // KeyDistributor chooses each record's key, as in the OpenMessaging

@@ -22,6 +22,18 @@ func FuzzParseWorkload(f *testing.F) {
 		"", "{}", "- a\n- b\n", "topics: [1, 2]\n", "messageSize: 100\ntestDurationMinutes: 1\n---\nx: 1\n",
 		"messageSize: 9999999999999999999\n", "linger: forever\nmessageSize: 100\nrecordCount: 5\n",
 		"messageSize: 100\nrecordCount: 5\nkeyDistributor: ZIPF\n", "\t: :\n", "a: &x [*x]\n",
+		// Headers and subscription filters.
+		"messageSize: 100\nrecordCount: 5\nheaderName: kind\nheaderValues: [a, b, c]\n",
+		"messageSize: 100\nrecordCount: 5\nheaderName: kind\n",
+		"messageSize: 100\nrecordCount: 5\nheaderValues: [a]\n",
+		"messageSize: 100\nrecordCount: 5\nheaderName: sluice-delay-ms\nheaderValues: ['1']\n",
+		"messageSize: 100\nrecordCount: 5\nmode: queue\nsubscriptionFilters: ['{\"headers.kind\": [\"a\"]}', '']\n",
+		"messageSize: 100\nrecordCount: 5\nsubscriptionFilters: [{headers.n: [{numeric: ['>=', 10, '<', 1e400]}]}]\n",
+		"messageSize: 100\nrecordCount: 5\nsubscriptionFilters: [{1: [a]}, {a: {b: {c: [d]}}}]\n",
+		"messageSize: 100\nrecordCount: 5\nsubscriptionFilters: ['{\"key\": [', ~, [x], 7]\n",
+		"messageSize: 100\nrecordCount: 5\nsubscriptionsPerTopic: 2\nsubscriptionFilters: ['{}']\n",
+		"subscriptionFilters: &f [*f]\n",
+		"messageSize: 100\nrecordCount: 5\nmaxBacklog: 1000\n", "messageSize: 100\nrecordCount: 5\nmaxBacklog: -3\n",
 	} {
 		f.Add([]byte(s))
 	}

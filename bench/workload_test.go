@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestParseWorkloadDefaults(t *testing.T) {
 		ProducersPerTopic: 1, ConsumerPerSubscription: 1, SubscriptionsPerTopic: 1, TestDurationMinutes: 1,
 		Acks: "all", Compression: "none", MaxInFlight: 10000, Mode: "stream",
 	}
-	if *w != want {
+	if !reflect.DeepEqual(*w, want) {
 		t.Fatalf("got %+v\nwant %+v", *w, want)
 	}
 	if w.TestDuration() != time.Minute || w.Warmup() != 0 {
@@ -147,6 +148,29 @@ func TestParseWorkloadBadValues(t *testing.T) {
 		{"maxInFlight: -1", "maxInFlight"},
 		{"maxInFlight: 2000000", "maxInFlight"},
 		{"mode: broadcast", "mode"},
+		{"maxBacklog: -1", "maxBacklog"},
+		{"maxBacklog: 1e13", "maxBacklog"},
+		{"maxBacklog: 1000\nconsumerBacklogSizeGB: 1", "maxBacklog"},
+		{"headerName: kind", "headerName"},
+		{"headerName: kind\nheaderValues: []", "headerName"},
+		{"headerValues: [a, b]", "headerValues"},
+		{"headerName: [kind]\nheaderValues: [a]", "headerName"},
+		{"headerName: kind\nheaderValues: a", "headerValues"},
+		{"headerName: kind\nheaderValues: [[a]]", "headerValues"},
+		{"headerName: Sluice-Delay-Ms\nheaderValues: ['5']", "headerName"},
+		{"headerName: " + strings.Repeat("k", 256) + "\nheaderValues: [a]", "headerName"},
+		{"headerName: kind\nheaderValues: [" + strings.Repeat("v", 1025) + "]", "headerValues"},
+		{"headerName: kind\nheaderValues: [" + strings.Repeat("a,", 1001) + "]", "headerValues"},
+		{`subscriptionFilters: ['{"headers.kind": ["a"]}']` + "\nsubscriptionsPerTopic: 2", "subscriptionFilters"},
+		{"subscriptionsPerTopic: 3\nsubscriptionFilters: ['', '']", "subscriptionFilters"},
+		{`subscriptionFilters: ['{"kind": ["a"]}']`, "subscriptionFilters"},
+		{`subscriptionFilters: ['{"headers.kind": "a"}']`, "subscriptionFilters"},
+		{`subscriptionFilters: ['{"headers.n": [{"numeric": ["~", 1]}]}']`, "subscriptionFilters"},
+		{"subscriptionFilters: ['not json']", "subscriptionFilters"},
+		{"subscriptionFilters: '{}'", "subscriptionFilters"},
+		{"subscriptionFilters: [[a]]", "subscriptionFilters"},
+		{"subscriptionFilters: [{key: {prefix: a}}]", "subscriptionFilters"},
+		{"subscriptionFilters: [5]", "subscriptionFilters"},
 		{"name: [a, b]", "name"},
 		{"colour: blue", "colour"},
 		{"topics: 1\ntopics: 2", "topics"},
@@ -179,7 +203,70 @@ func TestParseWorkloadBadValues(t *testing.T) {
 			if we.Line == 0 {
 				t.Fatalf("no line in %v", err)
 			}
+			t.Log(err)
 		})
+	}
+}
+
+func TestParseWorkloadFilters(t *testing.T) {
+	doc := minimal + `mode: queue
+headerName: kind
+headerValues: [a, b, "7"]
+subscriptionFilters:
+  - '{"headers.kind": ["a"]}'
+  - {headers.kind: [a, b]}
+  - {headers.kind: [{numeric: [">=", 7]}], key: [{exists: false}]}
+  -
+  - ""
+`
+	w, err := ParseWorkload([]byte(doc), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := FilterList{
+		`{"headers.kind": ["a"]}`,
+		`{"headers.kind":["a","b"]}`,
+		`{"headers.kind":[{"numeric":[">=",7]}],"key":[{"exists":false}]}`,
+		"", "",
+	}
+	if !reflect.DeepEqual(w.SubscriptionFilters, want) {
+		t.Fatalf("filters %q\nwant %q", w.SubscriptionFilters, want)
+	}
+	if w.SubscriptionsPerTopic != 5 || w.HeaderName != "kind" || len(w.HeaderValues) != 3 {
+		t.Fatalf("subscriptions %d, header %q %q", w.SubscriptionsPerTopic, w.HeaderName, w.HeaderValues)
+	}
+	sf, err := newSubFilters(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each header value index: the subscriptions that take a record
+	// with it (and no key).
+	for v, subs := range [][]int{{0, 1, 3, 4}, {1, 3, 4}, {2, 3, 4}} {
+		if got := sf.match(nil, v); !reflect.DeepEqual(got, subs) {
+			t.Errorf("value %d: subscriptions %v, want %v", v, got, subs)
+		}
+	}
+	if got := sf.match([]byte("k"), 2); !reflect.DeepEqual(got, []int{3, 4}) {
+		t.Errorf("keyed record of value 2: subscriptions %v, want [3 4]", got)
+	}
+	if !sf.excludes(0, 1) || sf.excludes(0, 0) || sf.excludes(2, 0) || sf.excludes(3, 1) {
+		t.Error("excludes: want only the key-free filters' verdicts")
+	}
+	// Round trips keep the filters.
+	j, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Workload
+	if err := json.Unmarshal(j, &back); err != nil || !reflect.DeepEqual(back, *w) {
+		t.Fatalf("JSON round trip: %+v, %v", back, err)
+	}
+	y, err := yaml.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := ParseWorkload(y, "f.yaml"); err != nil || !reflect.DeepEqual(*again, *w) {
+		t.Fatalf("YAML round trip of\n%s: %+v, %v", y, again, err)
 	}
 }
 
@@ -234,7 +321,7 @@ func TestDurationMarshalling(t *testing.T) {
 		t.Fatalf("JSON %s lacks linger 5ms", j)
 	}
 	var back Workload
-	if err := json.Unmarshal(j, &back); err != nil || back != *w {
+	if err := json.Unmarshal(j, &back); err != nil || !reflect.DeepEqual(back, *w) {
 		t.Fatalf("JSON round trip: %+v, %v", back, err)
 	}
 	y, err := yaml.Marshal(w)
@@ -242,7 +329,7 @@ func TestDurationMarshalling(t *testing.T) {
 		t.Fatal(err)
 	}
 	again, err := ParseWorkload(y, "w.yaml")
-	if err != nil || *again != *w {
+	if err != nil || !reflect.DeepEqual(*again, *w) {
 		t.Fatalf("YAML round trip of\n%s: %+v, %v", y, again, err)
 	}
 	var d Duration
@@ -306,6 +393,13 @@ func TestShippedWorkloads(t *testing.T) {
 		"fan-out":            func(w *Workload) bool { return w.SubscriptionsPerTopic == 4 },
 		"backlog-drain":      func(w *Workload) bool { return w.ConsumerBacklogSizeGB > 0 },
 		"queue-ack":          func(w *Workload) bool { return w.Mode == "queue" },
+		"queue-8-consumers": func(w *Workload) bool {
+			return w.Mode == "queue" && w.ProducerRate == 0 && w.MessageSize == 100 && w.PartitionsPerTopic == 8 &&
+				w.SubscriptionsPerTopic == 1 && w.ConsumerPerSubscription == 8
+		},
+		"topic-4-filtered": func(w *Workload) bool {
+			return w.Mode == "queue" && w.SubscriptionsPerTopic == 4 && len(w.SubscriptionFilters) == 4 && w.HeaderName != ""
+		},
 	} {
 		if w, ok := got[name]; !ok {
 			t.Errorf("workloads/%s.yaml missing", name)

@@ -36,11 +36,15 @@ const (
 //	compression                                      none
 //	mode                                             stream
 //	maxInFlight                                      10000
+//	subscriptionsPerTopic (with subscriptionFilters) the number of filters
 //
 // A negative value is left for Validate to reject. Name, payloadFile and
 // messageSize have no default (ParseWorkload names a workload after its
 // file and sizes it from its payload file).
 func (w *Workload) SetDefaults() {
+	if w.SubscriptionsPerTopic == 0 && len(w.SubscriptionFilters) > 0 {
+		w.SubscriptionsPerTopic = len(w.SubscriptionFilters)
+	}
 	for _, p := range []*int{&w.Topics, &w.PartitionsPerTopic, &w.ProducersPerTopic, &w.SubscriptionsPerTopic, &w.ConsumerPerSubscription} {
 		if *p == 0 {
 			*p = 1
@@ -90,10 +94,25 @@ func (w *Workload) Validate() error {
 		oneOf("compression", w.Compression, "none", "gzip", "snappy", "lz4", "zstd"),
 		intRange("maxInFlight", w.MaxInFlight, 1, maxInFlightCap),
 		oneOf("mode", w.Mode, "stream", "queue"),
+		w.checkMaxBacklog(),
+		w.checkHeader(),
+		w.checkFilters(),
 	} {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkMaxBacklog bounds maxBacklog, which needs consumers from the
+// start.
+func (w *Workload) checkMaxBacklog() *WorkloadError {
+	if err := floatRange("maxBacklog", float64(w.MaxBacklog), 0, maxRecordCount); err != nil {
+		return err
+	}
+	if w.MaxBacklog > 0 && w.ConsumerBacklogSizeGB > 0 {
+		return fieldErrorf("maxBacklog", "cannot be used with consumerBacklogSizeGB (consumers start only once that backlog is built)")
 	}
 	return nil
 }

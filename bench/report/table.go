@@ -108,6 +108,10 @@ func newComparison(results []*bench.Result) comparison {
 	numeric(
 		metric{"failed", func(r *bench.Result) (float64, bool) { return float64(r.Failed), true }, whole, 0},
 		metric{"unreceived", func(r *bench.Result) (float64, bool) { return float64(r.Unreceived), true }, whole, 0},
+		// Only workloads with subscription filters can misdeliver.
+		metric{"misdelivered", func(r *bench.Result) (float64, bool) {
+			return float64(r.Misdelivered), len(r.Workload.SubscriptionFilters) > 0
+		}, whole, 0},
 		metric{"backlog drain s", func(r *bench.Result) (float64, bool) { return r.BacklogDrainS, r.BacklogDrainS > 0 }, sig3, -1},
 	)
 

@@ -37,6 +37,20 @@ func testBench(t *testing.T, bin string, env []string) {
 		t.Fatalf("HTML report: %v, %d bytes without a chart", err, len(b))
 	}
 	wantError(t, sluiceCmd(t, bin, nil, "", "bench", "report", filepath.Join(dir, "missing.json")), exitError, "missing.json")
+
+	// A topic with four filtered subscriptions (queues filtered on the
+	// server): each receives the records its filter matches, about 1.75
+	// per record sent (the producers share the record count, each cycling
+	// over the header's four values from its own start).
+	out = filepath.Join(dir, "filtered.json")
+	mustRun(t, bin, env, "", "bench", "run", "../../bench/workloads/topic-4-filtered.yaml",
+		"--records", "2000", "--rate", "2000", "--warmup", "0s", "--quiet", "--out", out)
+	res = readResult(t, out)
+	if res.Acked != 2000 || res.Failed != 0 || res.Unreceived != 0 || res.Misdelivered != 0 ||
+		res.Received < 3400 || res.Received > 3600 {
+		t.Fatalf("acked %d failed %d received %d unreceived %d misdelivered %d; want 2000 acked, about 3500 received, no failure",
+			res.Acked, res.Failed, res.Received, res.Unreceived, res.Misdelivered)
+	}
 }
 
 func readResult(t *testing.T, path string) *bench.Result {

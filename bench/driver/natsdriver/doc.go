@@ -27,6 +27,12 @@
 // throughput. Consumers read with Consume (pull requests of
 // Options.PullMaxMessages kept topped up in the background).
 //
+// Subscription filters (bench.TopicSpec.Filters) are refused with
+// bench.ErrUnsupported: JetStream consumers filter by subject, and this
+// driver does not encode headers or keys in subjects. The producers do
+// not implement bench.HeaderProducer either, so a workload with a header
+// is refused by the harness.
+//
 // Producers publish to "T.<i>": a record with a key goes to partition
 // FNV-1a(key) mod partitions, one without a key to the next partition in
 // turn. JetStream has no record key, so the key only picks the partition

@@ -170,6 +170,12 @@ func (d *Driver) CreateTopic(ctx context.Context, t bench.TopicSpec) error {
 	if t.Partitions < 1 {
 		return fmt.Errorf("natsdriver: topic %q: %d partitions, want >= 1", t.Name, t.Partitions)
 	}
+	for _, f := range t.Filters {
+		if f != "" {
+			return fmt.Errorf("natsdriver: subscription filter %s: %w (JetStream filters by subject, not by header "+
+				"or key; this driver does not map filters to subjects)", f, bench.ErrUnsupported)
+		}
+	}
 	for _, s := range t.Subscriptions {
 		if err := checkName("subscription", s); err != nil {
 			return err

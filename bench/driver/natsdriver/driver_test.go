@@ -249,6 +249,8 @@ func TestErrors(t *testing.T) {
 		{"consumer unknown topic", second(d.NewConsumer(ctx, bench.ConsumerSpec{Topic: "nope", Subscription: "s", Count: 1}, nop)), ErrNoTopic},
 		{"unknown subscription", second(d.NewConsumer(ctx, bench.ConsumerSpec{Topic: topic, Subscription: "x", Count: 1}, nop)), ErrNoSubscription},
 		{"compression", second(d.NewProducer(ctx, topic, bench.ProducerOptions{Compression: "zstd"})), bench.ErrUnsupported},
+		{"subscription filter", d.CreateTopic(ctx, bench.TopicSpec{Name: "filtered", Partitions: 1, Subscriptions: []string{"s"},
+			Queue: true, Filters: []string{`{"headers.kind": ["a"]}`}}), bench.ErrUnsupported},
 		{"bad topic name", d.CreateTopic(ctx, bench.TopicSpec{Name: "a.b", Partitions: 1}), ErrBadName},
 		{"bad subscription name", d.CreateTopic(ctx, bench.TopicSpec{Name: "ok", Partitions: 1, Subscriptions: []string{"s*"}}), ErrBadName},
 		{"delete unknown topic", d.DeleteTopic(ctx, "nope"), ErrNoTopic},

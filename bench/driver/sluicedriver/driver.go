@@ -2,19 +2,39 @@
 // client (package client).
 //
 // A topic is a stream with the workload's partitions, replicated to 3
-// nodes (fewer when the cluster is smaller). Sluice has no consumer
-// groups yet, so a subscription is a set of consumers that split the
+// nodes (fewer when the cluster is smaller). Acks none is refused with
+// bench.ErrUnsupported: the client always waits for the quorum.
+//
+// In stream mode a subscription is a set of consumers that split the
 // partitions between them (consumer i of n reads the partitions p with
-// p mod n == i), each reading from the first offset with a Follow stream;
-// every subscription reads every record. Queue mode (per-record acks)
-// waits for the queue view and is refused with bench.ErrUnsupported, as is
-// acks none, which the client does not send.
+// p mod n == i), each reading from the first offset with a Follow stream
+// (the benchmark does not use consumer groups); every subscription reads
+// every record.
+//
+// In queue mode each subscription S of topic T is a queue "T.S" over the
+// stream, created by CreateTopic and deleted by DeleteTopic. With
+// subscription filters each is a topic subscription (QueueConfig.Filter,
+// Subscription): the server evaluates the filter, and records it
+// excludes never leave it. Filters without queue mode are refused (the
+// stream consumers cannot filter on the server). Every consumer of a
+// subscription receives from the whole queue with its own client:
+// Options.QueueReceivers goroutines loop on Receive (up to
+// Options.QueueBatch messages; see Options.QueueLongPoll for what they do
+// when there are none), call the handler for each message and pass the
+// batch to Options.QueueAckers goroutines, which Ack it, merged with the
+// batches queued behind it. Receives and acks so overlap. A message is
+// acked after its handler returned, so one whose ack is lost is
+// delivered again after the visibility timeout and handled twice.
+//
+// Records get the workload's header through the client's record headers
+// (bench.HeaderProducer).
 package sluicedriver
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,12 +57,39 @@ type Options struct {
 	// hand leadership to the preferred node; a run that started earlier
 	// would measure that.
 	LeaderWait time.Duration
+
+	// Queue mode (bench.TopicSpec.Queue).
+
+	// QueueBatch is the most messages one Receive asks for (0: 1000, the
+	// client's limit).
+	QueueBatch int
+	// QueueLongPoll, when > 0, makes a Receive that finds nothing wait
+	// (long poll) up to this long for a message (at most
+	// client.MaxReceiveWait). By default (0) Receive does not wait: a
+	// receiver that got nothing pauses, from 1 ms doubling up to
+	// QueuePollMax, and asks again. A long poll asks every partition at
+	// once and cancels the rest a few milliseconds after one answers; on
+	// a loaded machine a cancelled poll may still lose an answer, whose
+	// messages then wait for their visibility timeout, which a benchmark
+	// would show as records received late.
+	QueueLongPoll time.Duration
+	// QueuePollMax bounds the pause of a receiver that got nothing,
+	// without long polls (0: 20 ms).
+	QueuePollMax time.Duration
+	// QueueReceivers and QueueAckers are the Receive and Ack calls each
+	// consumer keeps in flight (0: 2 each).
+	QueueReceivers, QueueAckers int
+	// VisibilityTimeout of the queues CreateTopic creates (0: the
+	// server's default, 30 s): a message whose ack is lost is delivered
+	// again after it.
+	VisibilityTimeout time.Duration
 }
 
 // Driver runs benchmarks against a Sluice cluster.
 type Driver struct {
-	cl   *client.Client
-	opts Options
+	cl      *client.Client
+	servers []string
+	opts    Options
 }
 
 var _ bench.Driver = (*Driver)(nil)
@@ -55,14 +102,31 @@ func New(ctx context.Context, servers []string, opts Options) (*Driver, error) {
 	if opts.ReplicationFactor < 0 {
 		return nil, fmt.Errorf("sluicedriver: replication factor %d: want >= 0", opts.ReplicationFactor)
 	}
+	if opts.QueueBatch < 0 || opts.QueueBatch > client.MaxReceiveMessages || opts.QueueLongPoll < 0 ||
+		opts.QueueLongPoll > client.MaxReceiveWait || opts.QueuePollMax < 0 || opts.QueueReceivers < 0 || opts.QueueAckers < 0 ||
+		opts.VisibilityTimeout < 0 {
+		return nil, fmt.Errorf("sluicedriver: queue options %+v: want batch 0-%d, long poll 0-%v, the others >= 0",
+			opts, client.MaxReceiveMessages, client.MaxReceiveWait)
+	}
 	if opts.LeaderWait <= 0 {
 		opts.LeaderWait = 30 * time.Second
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&opts.QueueBatch, defaultQueueBatch)
+	def(&opts.QueueReceivers, defaultQueueReceivers)
+	def(&opts.QueueAckers, defaultQueueAckers)
+	if opts.QueuePollMax == 0 {
+		opts.QueuePollMax = defaultQueuePollMax
 	}
 	cl, err := client.New(ctx, client.Config{Servers: servers})
 	if err != nil {
 		return nil, fmt.Errorf("sluicedriver: %w", err)
 	}
-	d := &Driver{cl: cl, opts: opts}
+	d := &Driver{cl: cl, servers: slices.Clone(servers), opts: opts}
 	if d.opts.ReplicationFactor == 0 {
 		info, err := cl.Cluster(ctx)
 		if err != nil {
@@ -84,10 +148,18 @@ func New(ctx context.Context, servers []string, opts Options) (*Driver, error) {
 func (d *Driver) Name() string { return Name }
 
 // CreateTopic creates the stream and waits until each partition is led by
-// its preferred leader. Subscriptions need nothing on the server.
+// its preferred leader. In stream mode subscriptions need nothing on the
+// server; in queue mode each is a queue over the stream, created before
+// any record is sent (a queue starts at the stream's log start anyway).
+// Filters need queue mode: a filtered subscription is a queue whose
+// filter the server applies.
 func (d *Driver) CreateTopic(ctx context.Context, t bench.TopicSpec) error {
-	if t.Queue {
-		return fmt.Errorf("sluicedriver: mode queue: %w (the queue view is not built yet)", bench.ErrUnsupported)
+	if slices.ContainsFunc(t.Filters, func(f string) bool { return f != "" }) && !t.Queue {
+		return fmt.Errorf("sluicedriver: subscription filters in mode stream: %w "+
+			"(a filtered subscription is a queue, filtered on the server: use mode queue)", bench.ErrUnsupported)
+	}
+	if len(t.Filters) > 0 && len(t.Filters) != len(t.Subscriptions) {
+		return fmt.Errorf("sluicedriver: topic %q: %d filters for %d subscriptions", t.Name, len(t.Filters), len(t.Subscriptions))
 	}
 	_, err := d.cl.CreateStream(ctx, client.StreamConfig{
 		Name: t.Name, Partitions: t.Partitions, ReplicationFactor: d.opts.ReplicationFactor,
@@ -95,7 +167,20 @@ func (d *Driver) CreateTopic(ctx context.Context, t bench.TopicSpec) error {
 	if err != nil {
 		return fmt.Errorf("sluicedriver: create stream %q: %w", t.Name, err)
 	}
-	return d.waitLeaders(ctx, t.Name)
+	if err := d.waitLeaders(ctx, t.Name); err != nil {
+		return err
+	}
+	if !t.Queue {
+		return nil
+	}
+	if err := d.createQueues(ctx, t); err != nil {
+		// Leave nothing behind: the run deletes only the topics it made.
+		if derr := d.DeleteTopic(context.WithoutCancel(ctx), t.Name); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		return err
+	}
+	return nil
 }
 
 // waitLeaders waits until every partition of stream has its preferred
@@ -129,8 +214,12 @@ func (d *Driver) waitLeaders(ctx context.Context, stream string) error {
 	}
 }
 
-// DeleteTopic implements bench.Driver.
+// DeleteTopic deletes the queues over the topic's stream, then the
+// stream.
 func (d *Driver) DeleteTopic(ctx context.Context, topic string) error {
+	if err := d.deleteQueues(ctx, topic); err != nil {
+		return err
+	}
 	if err := d.cl.DeleteStream(ctx, topic); err != nil {
 		return fmt.Errorf("sluicedriver: delete stream %q: %w", topic, err)
 	}
@@ -167,6 +256,8 @@ func (d *Driver) NewProducer(ctx context.Context, topic string, o bench.Producer
 	return &producer{p: p, topic: topic}, nil
 }
 
+var _ bench.HeaderProducer = (*producer)(nil)
+
 type producer struct {
 	p     *client.Producer
 	topic string
@@ -174,6 +265,13 @@ type producer struct {
 
 func (p *producer) Send(ctx context.Context, key, payload []byte, done func(error)) {
 	p.p.Produce(ctx, client.NewRecord(p.topic, key, payload), func(_ client.RecordResult, err error) { done(err) })
+}
+
+// SendHeader implements bench.HeaderProducer.
+func (p *producer) SendHeader(ctx context.Context, key []byte, h bench.Header, payload []byte, done func(error)) {
+	rec := client.NewRecord(p.topic, key, payload)
+	rec.Headers = []client.Header{{Key: h.Name, Value: h.Value}}
+	p.p.Produce(ctx, rec, func(_ client.RecordResult, err error) { done(err) })
 }
 
 func (p *producer) Flush(ctx context.Context) error { return p.p.Flush(ctx) }
@@ -186,11 +284,11 @@ func (p *producer) Close() error {
 
 // NewConsumer implements bench.Driver.
 func (d *Driver) NewConsumer(ctx context.Context, c bench.ConsumerSpec, h bench.Handler) (bench.Consumer, error) {
-	if c.Queue {
-		return nil, fmt.Errorf("sluicedriver: mode queue: %w (the queue view is not built yet)", bench.ErrUnsupported)
-	}
 	if c.Count < 1 || c.Index < 0 || c.Index >= c.Count {
 		return nil, fmt.Errorf("sluicedriver: consumer %d of %d: bad index", c.Index, c.Count)
+	}
+	if c.Queue {
+		return d.newQueueConsumer(ctx, c, h)
 	}
 	info, err := d.cl.DescribeStream(ctx, c.Topic)
 	if err != nil {
