@@ -67,6 +67,8 @@ func TestQueueConfigValidation(t *testing.T) {
 		{"negative partitions", QueueConfig{Name: "q", CreateStream: true, Partitions: -2}},
 		{"partitions without CreateStream", QueueConfig{Name: "q", Partitions: 3}},
 		{"dead letters to itself", QueueConfig{Name: "q", DeadLetterStream: "q"}},
+		{"retention without CreateStream", QueueConfig{Name: "q", Retention: time.Hour}},
+		{"negative retention", QueueConfig{Name: "q", CreateStream: true, Retention: -time.Hour}},
 	} {
 		_, err := c.CreateQueue(ctx, tc.cfg)
 		if !errors.Is(err, ErrInvalidArgument) || strings.Contains(err.Error(), "\n") {

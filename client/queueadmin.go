@@ -51,6 +51,11 @@ type QueueConfig struct {
 	// when it does not exist.
 	CreateStream bool
 	Partitions   int
+	// Retention is the retention of the stream CreateStream creates
+	// (0: unlimited): older messages are deleted, and so done, as SQS's
+	// message retention period. The server refuses it for a stream that
+	// exists.
+	Retention time.Duration
 }
 
 // QueueInfo describes a queue.
@@ -138,6 +143,10 @@ func (cfg QueueConfig) validate() (QueueConfig, error) {
 		return bad("negative partitions %d", cfg.Partitions)
 	case cfg.Partitions > 0 && !cfg.CreateStream:
 		return bad("partitions %d without CreateStream", cfg.Partitions)
+	case cfg.Retention != 0 && !cfg.CreateStream:
+		return bad("retention %v without CreateStream", cfg.Retention)
+	case cfg.Retention < 0 || cfg.Retention > 0 && cfg.Retention < time.Millisecond:
+		return bad("retention %v: want 0 (unlimited) or at least 1ms", cfg.Retention)
 	case cfg.DeadLetterStream != "" && cfg.DeadLetterStream == cfg.Stream:
 		return bad("the dead-letter stream is the queue's stream %q", cfg.Stream)
 	}
@@ -157,7 +166,7 @@ func (c *Client) CreateQueue(ctx context.Context, cfg QueueConfig) (QueueInfo, e
 		Queue: &sluicev1.Queue{Name: cfg.Name, Stream: cfg.Stream, VisibilityTimeoutMs: cfg.VisibilityTimeout.Milliseconds(),
 			MaxReceives: int32(cfg.MaxReceives), DeadLetterStream: cfg.DeadLetterStream, DelayMs: cfg.Delay.Milliseconds(),
 			Fifo: cfg.FIFO, Filter: cfg.Filter, Subscription: cfg.Subscription, Cursor: cfg.Cursor},
-		CreateStream: cfg.CreateStream, Partitions: int32(cfg.Partitions),
+		CreateStream: cfg.CreateStream, Partitions: int32(cfg.Partitions), RetentionMs: cfg.Retention.Milliseconds(),
 	}
 	var resp *sluicev1.CreateQueueResponse
 	err = c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {

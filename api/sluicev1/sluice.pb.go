@@ -3662,9 +3662,13 @@ type CreateQueueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The queue's settings; stream is created (with partitions, default 1)
 	// when it does not exist and create_stream is set.
-	Queue         *Queue `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
-	CreateStream  bool   `protobuf:"varint,2,opt,name=create_stream,json=createStream,proto3" json:"create_stream,omitempty"`
-	Partitions    int32  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	Queue        *Queue `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	CreateStream bool   `protobuf:"varint,2,opt,name=create_stream,json=createStream,proto3" json:"create_stream,omitempty"`
+	Partitions   int32  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	// The retention of the stream create_stream creates (messages older are
+	// deleted, and so done in every queue over it); 0: unlimited. Refused
+	// when the stream exists (set its retention with AlterStream).
+	RetentionMs   int64 `protobuf:"varint,4,opt,name=retention_ms,json=retentionMs,proto3" json:"retention_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3716,6 +3720,13 @@ func (x *CreateQueueRequest) GetCreateStream() bool {
 func (x *CreateQueueRequest) GetPartitions() int32 {
 	if x != nil {
 		return x.Partitions
+	}
+	return 0
+}
+
+func (x *CreateQueueRequest) GetRetentionMs() int64 {
+	if x != nil {
+		return x.RetentionMs
 	}
 	return 0
 }
@@ -5732,13 +5743,14 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\fsubscription\x18\t \x01(\bR\fsubscription\x12\"\n" +
 	"\rcreated_at_ms\x18\n" +
 	" \x01(\x03R\vcreatedAtMs\x12\x16\n" +
-	"\x06cursor\x18\v \x01(\bR\x06cursor\"\x81\x01\n" +
+	"\x06cursor\x18\v \x01(\bR\x06cursor\"\xa4\x01\n" +
 	"\x12CreateQueueRequest\x12&\n" +
 	"\x05queue\x18\x01 \x01(\v2\x10.sluice.v1.QueueR\x05queue\x12#\n" +
 	"\rcreate_stream\x18\x02 \x01(\bR\fcreateStream\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x03 \x01(\x05R\n" +
-	"partitions\"=\n" +
+	"partitions\x12!\n" +
+	"\fretention_ms\x18\x04 \x01(\x03R\vretentionMs\"=\n" +
 	"\x13CreateQueueResponse\x12&\n" +
 	"\x05queue\x18\x01 \x01(\v2\x10.sluice.v1.QueueR\x05queue\"(\n" +
 	"\x12DeleteQueueRequest\x12\x12\n" +

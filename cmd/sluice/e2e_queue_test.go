@@ -40,7 +40,7 @@ func describeQueueJSON(t *testing.T, bin string, env []string, name string) queu
 // describe counts it, redrive brings it back, and an ack settles it.
 func testQueues(t *testing.T, bin string, env []string) {
 	mustRun(t, bin, env, "", "stream", "create", "qdead", "--partitions", "2")
-	mustRun(t, bin, env, "", "queue", "create", "work", "--partitions", "2", "--visibility", "1s", "--max-receives", "1",
+	mustRun(t, bin, env, "", "queue", "create", "work", "--partitions", "2", "--retention", "1d", "--visibility", "1s", "--max-receives", "1",
 		"--dead-letter", "qdead")
 	mustRun(t, bin, env, "one\ntwo\nthree\n", "queue", "send", "work")
 	if got := receiveJSON(t, bin, env, "work", "--max", "10", "--wait", "5s"); len(got) == 0 {

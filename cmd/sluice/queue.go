@@ -39,6 +39,8 @@ func queueCommand() *cli.Command {
 				Flags: clientFlags(append(deliveryFlags(),
 					&cli.StringFlag{Name: "stream", Usage: "the `STREAM` the queue views (default: one named like the queue)"},
 					&cli.IntFlag{Name: "partitions", Aliases: []string{"p"}, Usage: "partitions of the stream, when it is created (default 1)"},
+					&cli.StringFlag{Name: "retention", Usage: "keep messages this `long` (7d, 36h; default unlimited): " +
+						"the retention of the stream, when it is created"},
 					&cli.StringFlag{Name: "filter", Usage: "deliver only the records an SNS-style filter `POLICY` (JSON) accepts"},
 				)...),
 				Action: queueCreate,
@@ -147,6 +149,15 @@ func queueCreate(c *cli.Context) error {
 		}
 	}
 	cfg.CreateStream = cfg.Stream == "" || cfg.Partitions > 0
+	if c.IsSet("retention") {
+		if cfg.Retention, err = parseRetention(c.String("retention")); err != nil {
+			return usagef("--retention: %v", err)
+		}
+		if !cfg.CreateStream {
+			return usagef("--retention sets the retention of the stream the queue creates: with --stream, give --partitions too " +
+				"(or set an existing stream's retention with sluice stream alter)")
+		}
+	}
 	if cfg.Stream == "" {
 		cfg.Stream = cfg.Name
 	}

@@ -36,6 +36,8 @@ func TestQueueUsageErrors(t *testing.T) {
 		{"queue create q --max-receives 1001 --dead-letter d", "--max-receives 1001"},
 		{"queue create q --max-receives 3", "--max-receives needs --dead-letter"},
 		{"queue create q --partitions 0", "--partitions 0: want at least 1"},
+		{"queue create q --retention soon", "--retention: "},
+		{"queue create q --stream s --retention 1d", "--retention sets the retention of the stream the queue creates"},
 		{"queue create q --filter nope", "--filter \"nope\": not JSON"},
 		{"queue create q --bogus", "flag provided but not defined: -bogus"},
 		{"queue delete", "missing argument QUEUE"},

@@ -366,12 +366,20 @@ func (a *api) CreateQueue(ctx context.Context, req *sluicev1.CreateQueueRequest)
 	if qm == nil {
 		return nil, s.status("CreateQueue", fmt.Errorf("%w: no queue", ErrInvalidArgument))
 	}
+	if req.GetRetentionMs() < 0 || req.GetRetentionMs() != 0 && !req.GetCreateStream() {
+		return nil, s.status("CreateQueue", fmt.Errorf("%w: retention_ms %d: only for a stream create_stream creates, 0 or more",
+			ErrInvalidArgument, req.GetRetentionMs()))
+	}
+	if req.GetRetentionMs() != 0 && s.node.Metadata().Stream(qm.GetStream()) != nil {
+		return nil, s.status("CreateQueue", fmt.Errorf("%w: stream %q exists: set its retention with AlterStream, not with the queue",
+			ErrInvalidArgument, qm.GetStream()))
+	}
 	if req.GetCreateStream() && s.node.Metadata().Stream(qm.GetStream()) == nil {
 		parts := req.GetPartitions()
 		if parts == 0 {
 			parts = 1
 		}
-		_, err := a.CreateStream(ctx, &sluicev1.CreateStreamRequest{Name: qm.GetStream(), Partitions: parts})
+		_, err := a.CreateStream(ctx, &sluicev1.CreateStreamRequest{Name: qm.GetStream(), Partitions: parts, RetentionMs: req.GetRetentionMs()})
 		if err != nil && !errors.Is(err, metadata.ErrStreamExists) && codeOfErr(err) != sluicev1.ErrorCode_ERROR_CODE_STREAM_EXISTS {
 			return nil, err
 		}

@@ -145,6 +145,14 @@ func TestQueueAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.createQueue(0, &sluicev1.Queue{Name: "plain", Stream: "jobs"})
+	if _, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{CreateStream: true, Partitions: 2, RetentionMs: 3600000,
+		Queue: &sluicev1.Queue{Name: "kept", Stream: "kept"}}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := api.DescribeStream(ctx, &sluicev1.DescribeStreamRequest{Name: "kept"}); err != nil ||
+		d.GetStream().GetRetentionMs() != 3600000 || len(d.GetStream().GetPartitions()) != 2 {
+		t.Fatalf("the stream a queue with retention created: %v, %v", d, err)
+	}
 
 	bad := []struct {
 		name string
@@ -183,6 +191,19 @@ func TestQueueAPI(t *testing.T) {
 		}, sluicev1.ErrorCode_ERROR_CODE_QUEUE_EXISTS},
 		{"create with a bad filter", func() error {
 			_, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{Queue: &sluicev1.Queue{Name: "f", Stream: "jobs", Filter: `{"key": [{"regex": "x"}]}`}})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"queue retention for an existing stream", func() error {
+			_, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{CreateStream: true, RetentionMs: 1000,
+				Queue: &sluicev1.Queue{Name: "r1", Stream: "jobs"}})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"queue retention without create_stream", func() error {
+			_, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{RetentionMs: 1000, Queue: &sluicev1.Queue{Name: "r2", Stream: "r2"}})
+			return err
+		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+		{"negative queue retention", func() error {
+			_, err := api.CreateQueue(ctx, &sluicev1.CreateQueueRequest{CreateStream: true, RetentionMs: -1, Queue: &sluicev1.Queue{Name: "r3", Stream: "r3"}})
 			return err
 		}, sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
 		{"redrive a queue without a dead-letter stream", func() error {
