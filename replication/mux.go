@@ -138,6 +138,9 @@ type Mux struct {
 	// headerTimeout is the read deadline for a connection's header. Set
 	// before Serve; tests shorten it.
 	headerTimeout time.Duration
+	// via maps peers' addresses to the addresses dialled instead (see
+	// DialVia). Set before any group dials; read only after.
+	via map[string]string
 
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
@@ -167,6 +170,20 @@ func NewMux(ln net.Listener, logger *slog.Logger) *Mux {
 	m.mu.groups = make(map[string]*muxGroup)
 	m.mu.pending = make(map[net.Conn]struct{})
 	return m
+}
+
+// DialVia makes the mux dial via[addr] instead of a peer's address addr
+// (a proxy in between: the chaos tests inject network faults there); an
+// address not in via is dialled as it is. Call it before the mux's
+// groups dial; via must not change afterwards.
+func (m *Mux) DialVia(via map[string]string) { m.via = via }
+
+// dialAddr is the address the mux dials for a peer's address addr.
+func (m *Mux) dialAddr(addr string) string {
+	if to, ok := m.via[addr]; ok {
+		return to
+	}
+	return addr
 }
 
 // Addr is the listener's address: the raft address of every group on this
@@ -483,7 +500,7 @@ func (g *groupLayer) Dial(address raft.ServerAddress, timeout time.Duration) (ne
 	default:
 	}
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", string(address))
+	c, err := d.Dial("tcp", g.mux.dialAddr(string(address)))
 	if err != nil {
 		return nil, fmt.Errorf("replication: raft group %q: %w", g.id, err)
 	}

@@ -215,6 +215,30 @@ func TestMuxRoutesGroups(t *testing.T) {
 	}
 }
 
+// TestMuxDialVia: a mux told to dial another address for a peer's
+// address reaches the peer there (as through a proxy), and dials other
+// addresses as they are.
+func TestMuxDialVia(t *testing.T) {
+	b := startMux(t, nil)
+	answerVotes(t, muxTransport(t, b, "meta"), 7)
+	// The peer's "real" address is one nothing listens on; the mux is
+	// told to dial b's instead.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := ln.Addr().String()
+	_ = ln.Close()
+	a := startMux(t, func(m *Mux) { m.DialVia(map[string]string{nowhere: b.Addr().String()}) })
+	from := muxTransport(t, a, "meta")
+	if term, err := vote(from, raft.ServerAddress(nowhere)); err != nil || term != 7 {
+		t.Fatalf("vote via the rewritten address = %d, %v; want 7", term, err)
+	}
+	if term, err := vote(from, raft.ServerAddress(b.Addr().String())); err != nil || term != 7 {
+		t.Fatalf("vote at an address not rewritten = %d, %v; want 7", term, err)
+	}
+}
+
 // expectClosed waits for the mux to close c: a read must end in EOF or a
 // reset, not in the client's own deadline.
 func expectClosed(t *testing.T, c net.Conn) {

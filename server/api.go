@@ -15,6 +15,15 @@ import (
 // ID returns the node's id.
 func (n *Node) ID() string { return n.cfg.ID }
 
+// DialAddr is the address this node dials to reach a peer's address addr
+// (see Config.DialVia).
+func (n *Node) DialAddr(addr string) string {
+	if to, ok := n.cfg.DialVia[addr]; ok {
+		return to
+	}
+	return addr
+}
+
 // ClientAddr returns the client API address the node was configured with
 // (Config.ClientAddr).
 func (n *Node) ClientAddr() string { return n.cfg.ClientAddr }

@@ -45,7 +45,12 @@ type Config struct {
 	BalanceInterval time.Duration
 	// RetentionInterval is how often a leader enforces retention. Zero: 1 min.
 	RetentionInterval time.Duration
-	Logger            *slog.Logger
+	// DialVia maps a peer's raft or client address to the address this
+	// node dials instead: a proxy in between, where the chaos tests inject
+	// network faults. Nodes still know each other by the addresses in the
+	// bootstrap list and the metadata. Nil: dial peers directly.
+	DialVia map[string]string
+	Logger  *slog.Logger
 }
 
 // Validate reports the first bad field, matching ErrInvalidConfig.

@@ -148,6 +148,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	n.mux = replication.NewMux(ln, cfg.Logger)
+	n.mux.DialVia(cfg.DialVia)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

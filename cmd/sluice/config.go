@@ -93,6 +93,37 @@ func configWord(v any) (string, error) {
 // (host:port addresses of the node's raft port and client API), several
 // per flag separated by commas. An entry that is only an ID must be this
 // node's (self), whose addresses come from its own flags.
+// parseDialVia parses --dial-via: ADDR=VIA pairs of host:port addresses,
+// comma-separated or repeated, each ADDR once.
+func parseDialVia(entries []string) (map[string]string, error) {
+	var via map[string]string
+	for _, e := range entries {
+		for _, item := range strings.Split(e, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			from, to, ok := strings.Cut(item, "=")
+			if !ok {
+				return nil, usagef("--dial-via %q: want ADDR=VIA (host:port=host:port)", item)
+			}
+			for _, a := range []string{from, to} {
+				if _, port, err := net.SplitHostPort(a); err != nil || port == "" || port == "0" {
+					return nil, usagef("--dial-via %q: %q is not host:port with a port", item, a)
+				}
+			}
+			if via == nil {
+				via = map[string]string{}
+			}
+			if _, dup := via[from]; dup {
+				return nil, usagef("--dial-via: %s given twice", from)
+			}
+			via[from] = to
+		}
+	}
+	return via, nil
+}
+
 func parseBootstrap(entries []string, self server.Peer) ([]server.Peer, error) {
 	var peers []server.Peer
 	seen := map[string]bool{}

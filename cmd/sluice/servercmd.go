@@ -52,6 +52,9 @@ func serverFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "bootstrap", EnvVars: []string{envName("bootstrap")},
 			Usage: "start a new cluster of these nodes: `ID=RAFT/CLIENT`, comma-separated or repeated, this node " +
 				"included (alone, its ID stands for itself); ignored once the node has state. Without it the node waits to be added"},
+		&cli.StringSliceFlag{Name: "dial-via", EnvVars: []string{envName("dial-via")},
+			Usage: "reach a peer's raft or client address `ADDR=VIA` by dialling VIA instead (a proxy in between, " +
+				"as the chaos tests use to inject network faults); comma-separated or repeated"},
 		str("log-format", "text", "log `format`: text or json"),
 		str("log-level", "info", "log `level`: debug, info, warn or error"),
 		str("log-file", "", "append the log to `FILE` instead of standard error"),
@@ -132,6 +135,9 @@ func readServerFlags(c *cli.Context) (serverSetup, error) {
 		if cfg.SegmentBytes, err = parseBytes(v); err != nil {
 			return s, usagef("--segment-bytes: %v", err)
 		}
+	}
+	if cfg.DialVia, err = parseDialVia(c.StringSlice("dial-via")); err != nil {
+		return s, err
 	}
 	self := server.Peer{ID: cfg.ID, RaftAddr: cfg.RaftAddr, ClientAddr: cfg.ClientAddr}
 	if cfg.Bootstrap, err = parseBootstrap(c.StringSlice("bootstrap"), self); err != nil {

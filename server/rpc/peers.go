@@ -30,16 +30,17 @@ const connectWait = time.Second
 // peers is a pool of gRPC connections to other nodes' client ports, one
 // per address, made on first use and closed by close.
 type peers struct {
-	opts []grpc.DialOption
-	mu   struct {
+	opts     []grpc.DialOption
+	dialAddr func(string) string // the address dialled for a peer's address (Config.DialVia)
+	mu       struct {
 		sync.Mutex
 		conns  map[string]*grpc.ClientConn // Protected by mu.
 		closed bool
 	}
 }
 
-func newPeers() *peers {
-	p := &peers{opts: []grpc.DialOption{
+func newPeers(dialAddr func(string) string) *peers {
+	p := &peers{dialAddr: dialAddr, opts: []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           grpcbackoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
@@ -63,7 +64,7 @@ func (p *peers) conn(ctx context.Context, addr string) (*grpc.ClientConn, error)
 	cc := p.mu.conns[addr]
 	if cc == nil {
 		var err error
-		if cc, err = grpc.NewClient(addr, p.opts...); err != nil {
+		if cc, err = grpc.NewClient(p.dialAddr(addr), p.opts...); err != nil {
 			p.mu.Unlock()
 			return nil, fmt.Errorf("rpc: connect to %s: %w", addr, err)
 		}

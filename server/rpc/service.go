@@ -53,7 +53,7 @@ func newService(node *server.Node, lg *slog.Logger, reorderWait time.Duration) (
 		return nil, err
 	}
 	s := &service{node: node, log: lg, reorderWait: reorderWait, stop: make(chan struct{}), metrics: m}
-	s.peers = newPeers()
+	s.peers = newPeers(node.DialAddr)
 	s.leaders.mu.m = map[string]cachedLeader{}
 	s.pids.sem = make(chan struct{}, 1)
 	s.reorder.mu.producers = map[producerKey]*producerState{}
