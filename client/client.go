@@ -12,14 +12,24 @@ import (
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/sluicedb/sluice/api/sluicev1"
 )
 
 // Defaults of Config.
 const (
-	DefaultDialTimeout     = 5 * time.Second
-	DefaultRequestTimeout  = 30 * time.Second
+	DefaultDialTimeout    = 5 * time.Second
+	DefaultRequestTimeout = 30 * time.Second
+	// keepaliveTime and keepaliveTimeout: a connection silent this long
+	// is pinged, and closed when the ping is not answered in time
+	// (gRPC's floor for Time is 10 s).
+	keepaliveTime    = 10 * time.Second
+	keepaliveTimeout = 5 * time.Second
+	// metadataTimeout bounds one attempt of a metadata request: a node
+	// answers it from memory, so one that takes longer is skipped for
+	// the next.
+	metadataTimeout        = 5 * time.Second
 	DefaultMetadataMaxAge  = time.Minute
 	DefaultRetryBackoff    = 100 * time.Millisecond
 	DefaultMaxRetryBackoff = 2 * time.Second
@@ -124,6 +134,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			MinConnectTimeout: cfg.DialTimeout,
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
+		// A node that stops answering without closing its connections (a
+		// paused process, a network partition) is found out by pings
+		// within Time+Timeout, and the requests on it fail over, instead
+		// of each waiting out its RequestTimeout. Servers permit it
+		// (server/rpc).
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
 	}, cfg.DialOptions...)
 	if _, err := c.Cluster(ctx); err != nil {
 		c.Close()

@@ -103,7 +103,7 @@ func (c *Client) refresh(ctx context.Context, name string) error {
 // cache.
 func (c *Client) fetchMetadata(ctx context.Context, names []string) error {
 	var resp *sluicev1.GetMetadataResponse
-	err := c.anyNode(ctx, func(ctx context.Context, api sluicev1.SluiceClient) error {
+	err := c.anyNodeWithin(ctx, min(c.cfg.RequestTimeout, metadataTimeout), func(ctx context.Context, api sluicev1.SluiceClient) error {
 		var err error
 		resp, err = api.GetMetadata(ctx, &sluicev1.GetMetadataRequest{Streams: names})
 		return err

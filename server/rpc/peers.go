@@ -10,6 +10,7 @@ import (
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"github.com/sluicedb/sluice/replication"
@@ -47,6 +48,8 @@ func newPeers(dialAddr func(string) string) *peers {
 			MinConnectTimeout: connectWait,
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+		// As the client: a peer that stops answering is found out by pings.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
 	}}
 	p.mu.conns = map[string]*grpc.ClientConn{}
 	return p

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/sluicedb/sluice/api/sluicev1"
 	"github.com/sluicedb/sluice/metadata"
@@ -122,6 +123,9 @@ func Start(cfg Config) (*Server, error) {
 		// Stop (after the graceful stop times out) returns only once every
 		// handler has: none runs on after Close.
 		grpc.WaitForHandlers(true),
+		// Clients and peers ping idle connections every 10 s to find a
+		// node that stopped answering (client.keepaliveTime): allow it.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(svc.unaryInterceptor),
 		grpc.ChainStreamInterceptor(svc.streamInterceptor),
 	)
