@@ -52,8 +52,12 @@ type Config struct {
 	Binary string
 	// Dir holds one directory per node: its data and node.log (required).
 	Dir string
-	// Nodes is the number of nodes (default 3).
+	// Nodes is the number of nodes (default 3, or len(Addrs)).
 	Nodes int
+	// Addrs, when set, are the nodes' addresses (from Allocate, so that
+	// proxies can be set up in front of them first); else Start
+	// allocates them.
+	Addrs []Addrs
 	// DialVia, when set, returns the --dial-via map of node i (a peer's
 	// raft or client address -> the address to dial instead), given
 	// every node's addresses. It is called once, at Start.
@@ -95,6 +99,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 3
+		if len(cfg.Addrs) > 0 {
+			cfg.Nodes = len(cfg.Addrs)
+		}
+	}
+	if len(cfg.Addrs) > 0 && len(cfg.Addrs) != cfg.Nodes {
+		return nil, fmt.Errorf("%w: %d addresses for %d nodes", ErrInvalidConfig, len(cfg.Addrs), cfg.Nodes)
 	}
 	if cfg.Nodes < 1 || cfg.Nodes > 9 {
 		return nil, fmt.Errorf("%w: %d nodes (1 to 9)", ErrInvalidConfig, cfg.Nodes)
@@ -105,9 +115,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 15 * time.Second
 	}
-	addrs, err := allocate(cfg.Nodes)
-	if err != nil {
-		return nil, err
+	addrs := cfg.Addrs
+	if len(addrs) == 0 {
+		var err error
+		if addrs, err = Allocate(cfg.Nodes); err != nil {
+			return nil, err
+		}
 	}
 	c := &Cluster{cfg: cfg, addrs: addrs, procs: make([]*proc, cfg.Nodes)}
 	var boot []string
@@ -148,9 +161,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// allocate picks free loopback ports for n nodes, holding each until all
-// are chosen so that none is picked twice.
-func allocate(n int) ([]Addrs, error) {
+// Allocate picks free loopback ports for n nodes (IDs n1, n2, ...),
+// holding each until all are chosen so that none is picked twice.
+func Allocate(n int) ([]Addrs, error) {
 	var held []net.Listener
 	defer func() {
 		for _, l := range held {
