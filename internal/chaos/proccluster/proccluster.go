@@ -390,3 +390,16 @@ func (c *Cluster) Close() {
 		<-p.exited
 	}
 }
+
+// BuildBinary builds the sluice command into dir and returns its path
+// (for tests: `go build` of github.com/sluicedb/sluice/cmd/sluice, with
+// its output on stderr).
+func BuildBinary(dir string) (string, error) {
+	bin := filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sluicedb/sluice/cmd/sluice")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("proccluster: building sluice: %w", err)
+	}
+	return bin, nil
+}
