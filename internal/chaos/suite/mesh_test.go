@@ -1,4 +1,4 @@
-package proccluster
+package suite
 
 import (
 	"context"
@@ -7,13 +7,14 @@ import (
 
 	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/internal/chaos/netproxy"
+	"github.com/sluicedb/sluice/internal/chaos/proccluster"
 )
 
 // meshCluster starts a cluster whose nodes reach each other's raft and
 // client ports only through a netproxy mesh.
-func meshCluster(t *testing.T, ctx context.Context) (*Cluster, *netproxy.Mesh) {
+func meshCluster(t *testing.T, ctx context.Context) (*proccluster.Cluster, *netproxy.Mesh) {
 	t.Helper()
-	addrs, err := Allocate(3)
+	addrs, err := proccluster.Allocate(3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +27,8 @@ func meshCluster(t *testing.T, ctx context.Context) (*Cluster, *netproxy.Mesh) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mesh.Close() })
-	c, err := Start(ctx, Config{Binary: binary, Dir: t.TempDir(), Addrs: addrs,
-		DialVia: func(i int, nodes []Addrs) map[string]string {
+	c, err := proccluster.Start(ctx, proccluster.Config{Binary: binary, Dir: t.TempDir(), Addrs: addrs,
+		DialVia: func(i int, nodes []proccluster.Addrs) map[string]string {
 			via := map[string]string{}
 			for j, peer := range nodes {
 				if j == i {
