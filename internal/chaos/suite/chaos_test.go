@@ -71,24 +71,71 @@ func TestChaos(t *testing.T) {
 	rec.Append(history.Op{Process: -2, Kind: history.KindCreateStream, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
 		Stream: &history.StreamSpec{Name: chaosStream, Partitions: chaosPartitions}})
 
+	inv = rec.Now()
+	if _, err := admin.CreateQueue(ctx, client.QueueConfig{Name: chaosQueue, CreateStream: true, Partitions: chaosQueueParts,
+		VisibilityTimeout: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	rec.Append(history.Op{Process: -2, Kind: history.KindCreateStream, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
+		Stream: &history.StreamSpec{Name: chaosQueue, Partitions: chaosQueueParts}})
+	rec.Append(history.Op{Process: -2, Kind: history.KindCreateQueue, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
+		Queue: &history.QueueSpec{Name: chaosQueue, Stream: chaosQueue}})
+
+	// Writers and readers run under the faults; consumers run on until
+	// they have caught up after.
 	runCtx, stopRun := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for i := range chaosProducers {
-		wg.Go(func() { produceLoop(t, runCtx, c, rec, i) })
+	consumeCtx, stopConsumers := context.WithCancel(ctx)
+	defer stopConsumers()
+	stopConsuming := make(chan struct{})
+	marks := newFinalMarks()
+	var writers, consumers sync.WaitGroup
+	process := 0
+	next := func() int { process++; return process - 1 }
+	for range chaosProducers {
+		p := next()
+		writers.Go(func() { produceLoop(t, runCtx, c, rec, p) })
 	}
 	for i := range chaosReaders {
-		wg.Go(func() { readLoop(runCtx, c, rec, chaosProducers+i, seed+uint64(i)) })
+		p := next()
+		writers.Go(func() { readLoop(runCtx, c, rec, p, seed+uint64(i)) })
+	}
+	sender := next()
+	writers.Go(func() { queueSender(t, runCtx, c, rec, sender) })
+	for range 2 {
+		p := next()
+		consumers.Go(func() { groupMember(t, consumeCtx, c, rec, p, stopConsuming, marks) })
+	}
+	for range 2 {
+		p := next()
+		consumers.Go(func() { queueConsumer(t, consumeCtx, c, rec, p, stopConsuming) })
 	}
 	faults := nemesis(t, runCtx, c, mesh, rec, seed, *chaosDuration)
 	stopRun()
-	wg.Wait()
+	writers.Wait()
 	t.Logf("nemesis: %d faults; %d operations", faults, rec.Len())
 
-	// Heal everything, then read every partition whole.
+	// Heal everything, read every partition whole, and let the consumers
+	// catch up with it.
 	healAll(t, ctx, c, mesh, rec)
+	hw := map[int32]int64{}
 	for part := range int32(chaosPartitions) {
-		finalRead(t, ctx, c, rec, part)
+		hw[part] = finalRead(t, ctx, c, rec, chaosStream, part)
 	}
+	for part := range int32(chaosQueueParts) {
+		finalRead(t, ctx, c, rec, chaosQueue, part)
+	}
+	marks.setHW(hw)
+	close(stopConsuming)
+	drained := make(chan struct{})
+	go func() { consumers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(3 * time.Minute):
+		stopConsumers()
+		<-drained
+		t.Errorf("the group and queue consumers did not catch up within 3 minutes of the heal")
+	}
+	recordGroupOffsets(t, ctx, admin, rec)
 	ops := rec.Ops()
 	report, err := checker.Check(ops, checker.Config{Seed: int64(seed), LinPartitions: checker.AllPartitions})
 	if err != nil {
@@ -177,13 +224,13 @@ func nodeAPIs(c *proccluster.Cluster) ([]sluicev1.SluiceClient, func()) {
 
 // fetchOnce reads one partition from offset at whichever node answers
 // (a node that does not lead it refuses), and records the read.
-func fetchOnce(ctx context.Context, apis []sluicev1.SluiceClient, rec *history.Recorder, process int, part int32, from int64,
-	final bool) (*history.FetchResult, error) {
+func fetchOnce(ctx context.Context, apis []sluicev1.SluiceClient, rec *history.Recorder, process int, stream string, part int32,
+	from int64, final bool) (*history.FetchResult, error) {
 	var lastErr error
 	for _, api := range apis {
 		inv := rec.Now()
 		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := api.Fetch(fctx, &sluicev1.FetchRequest{Stream: chaosStream, Partition: part, Offset: from, MaxBytes: 1 << 20})
+		resp, err := api.Fetch(fctx, &sluicev1.FetchRequest{Stream: stream, Partition: part, Offset: from, MaxBytes: 1 << 20})
 		cancel()
 		if err != nil {
 			lastErr = err
@@ -208,7 +255,7 @@ func fetchOnce(ctx context.Context, apis []sluicev1.SluiceClient, rec *history.R
 		}
 		if !final {
 			rec.Append(history.Op{Process: process, Kind: history.KindFetch, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
-				Fetch: &history.Fetch{Stream: chaosStream, Partition: part, From: from, Result: res}})
+				Fetch: &history.Fetch{Stream: stream, Partition: part, From: from, Result: res}})
 		}
 		return res, nil
 	}
@@ -227,7 +274,7 @@ func readLoop(ctx context.Context, c *proccluster.Cluster, rec *history.Recorder
 		if hw[part] > 0 {
 			from = rng.Int64N(hw[part] + 1)
 		}
-		res, err := fetchOnce(ctx, apis, rec, process, part, from, false)
+		res, err := fetchOnce(ctx, apis, rec, process, chaosStream, part, from, false)
 		if err == nil {
 			hw[part] = max(hw[part], res.HighWatermark)
 		}
@@ -239,15 +286,16 @@ func readLoop(ctx context.Context, c *proccluster.Cluster, rec *history.Recorder
 }
 
 // finalRead reads a partition whole, from its log start to its high
-// watermark, at its leader, and records it as the final read.
-func finalRead(t *testing.T, ctx context.Context, c *proccluster.Cluster, rec *history.Recorder, part int32) {
+// watermark, at its leader, records it as the final read and returns the
+// high watermark.
+func finalRead(t *testing.T, ctx context.Context, c *proccluster.Cluster, rec *history.Recorder, stream string, part int32) int64 {
 	apis, closeAll := nodeAPIs(c)
 	defer closeAll()
 	inv := rec.Now()
 	var all *history.FetchResult
 	deadline := time.Now().Add(2 * time.Minute)
 	for from := int64(0); all == nil || from < all.HighWatermark; {
-		res, err := fetchOnce(ctx, apis, rec, -1, part, from, true)
+		res, err := fetchOnce(ctx, apis, rec, -1, stream, part, from, true)
 		if err != nil {
 			if time.Now().After(deadline) {
 				t.Fatalf("final read of partition %d at %d: %v", part, from, err)
@@ -271,7 +319,8 @@ func finalRead(t *testing.T, ctx context.Context, c *proccluster.Cluster, rec *h
 		}
 	}
 	rec.Append(history.Op{Process: -1, Kind: history.KindFetch, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
-		Fetch: &history.Fetch{Stream: chaosStream, Partition: part, From: all.LogStart, Final: true, Result: all}})
+		Fetch: &history.Fetch{Stream: stream, Partition: part, From: all.LogStart, Final: true, Result: all}})
+	return all.HighWatermark
 }
 
 // nemesis injects one fault at a time until d passes: SIGKILL then
