@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -17,10 +18,8 @@ import (
 	"github.com/sluicedb/sluice/api/sluicev1"
 )
 
-// Defaults of Config.
+// How the client finds out about nodes that stop answering.
 const (
-	DefaultDialTimeout    = 5 * time.Second
-	DefaultRequestTimeout = 30 * time.Second
 	// keepaliveTime and keepaliveTimeout: a connection silent this long
 	// is pinged, and closed when the ping is not answered in time
 	// (gRPC's floor for Time is 10 s).
@@ -29,7 +28,16 @@ const (
 	// metadataTimeout bounds one attempt of a metadata request: a node
 	// answers it from memory, so one that takes longer is skipped for
 	// the next.
-	metadataTimeout        = 5 * time.Second
+	metadataTimeout = 5 * time.Second
+	// demoteFor is how long a node that failed a partition request is
+	// asked last for metadata.
+	demoteFor = 5 * time.Second
+)
+
+// Defaults of Config.
+const (
+	DefaultDialTimeout     = 5 * time.Second
+	DefaultRequestTimeout  = 30 * time.Second
 	DefaultMetadataMaxAge  = time.Minute
 	DefaultRetryBackoff    = 100 * time.Millisecond
 	DefaultMaxRetryBackoff = 2 * time.Second
@@ -103,6 +111,11 @@ type Client struct {
 		conns     map[string]*grpc.ClientConn // by address
 		nodes     []string                    // client addresses of the known, non-removed nodes
 		preferred string                      // the node that answered last
+		// demoted are nodes that just failed a partition request (down,
+		// cut off, or not knowing the leader): asked last for metadata
+		// until the time noted, since a node cut off from the others
+		// answers with what it knew before.
+		demoted map[string]time.Time
 	}
 	meta struct {
 		sync.Mutex
@@ -224,7 +237,39 @@ func (c *Client) candidates() []string {
 	for _, a := range c.cfg.Servers {
 		add(a)
 	}
+	now := time.Now()
+	slices.SortStableFunc(out, func(a, b string) int {
+		return cmp.Compare(boolInt(now.Before(c.mu.demoted[a])), boolInt(now.Before(c.mu.demoted[b])))
+	})
 	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// demote asks addr last for metadata for demoteFor: it just failed a
+// partition request in a way that says it may not know the cluster's
+// state (see noteFailure).
+func (c *Client) demote(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.preferred == addr {
+		c.mu.preferred = ""
+	}
+	if c.mu.demoted == nil {
+		c.mu.demoted = map[string]time.Time{}
+	}
+	now := time.Now()
+	c.mu.demoted[addr] = now.Add(demoteFor)
+	for a, until := range c.mu.demoted {
+		if now.After(until) {
+			delete(c.mu.demoted, a)
+		}
+	}
 }
 
 // setNodes records the client addresses of the cluster's nodes.

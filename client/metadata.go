@@ -238,6 +238,9 @@ func (c *Client) onLeader(ctx context.Context, stream string, part int32, timeou
 	err = fromRPC(ctx, addr, call(actx, api))
 	cancel()
 	if err != nil {
+		if e := asError(err); e != nil && (e.conn || e.Code == CodeNoLeader || e.Code == CodeNotLeader && e.LeaderAddr == "") {
+			c.demote(addr) // it may answer metadata with what it knew before
+		}
 		c.noteFailure(ctx, stream, part, err)
 	}
 	return err

@@ -196,28 +196,30 @@ func queueDelete(c *cli.Context) error {
 }
 
 func queuePurge(c *cli.Context) error {
-	if err := checkArgs(c, "QUEUE"); err != nil {
-		return err
-	}
-	out, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
-	name := c.Args().First()
-	return adminCall(c, func(ctx context.Context, cl *client.Client) error {
-		n, err := cl.PurgeQueue(ctx, name)
-		if err != nil {
-			return queueAdminError("queue", name, err)
-		}
-		if out == "json" {
-			return writeJSON(envOf(c).stdout, map[string]any{"queue": name, "purged": n})
-		}
-		_, err = fmt.Fprintf(envOf(c).stdout, "purged %s from queue %s\n", plural(int(n), "message"), name)
-		return err
+	return queueCountAction(c, "purged", func(ctx context.Context, cl *client.Client, name string) (int64, error) {
+		return cl.PurgeQueue(ctx, name)
+	}, func(n int64, name string) string {
+		return fmt.Sprintf("purged %s from queue %s", plural(int(n), "message"), name)
 	})
 }
 
 func queueRedrive(c *cli.Context) error {
+	return queueCountAction(c, "redriven", func(ctx context.Context, cl *client.Client, name string) (int64, error) {
+		n, err := cl.RedriveQueue(ctx, name)
+		if err != nil && n > 0 {
+			fmt.Fprintf(envOf(c).stderr, "moved %s back to queue %s before the error\n", plural(int(n), "message"), name)
+		}
+		return n, err
+	}, func(n int64, name string) string {
+		return fmt.Sprintf("moved %s from the dead-letter stream back to queue %s", plural(int(n), "message"), name)
+	})
+}
+
+// queueCountAction runs an action on the queue QUEUE that answers a count
+// of messages, and prints it: as {"queue": ..., key: n} with -o json, else
+// text(n, queue).
+func queueCountAction(c *cli.Context, key string, action func(context.Context, *client.Client, string) (int64, error),
+	text func(int64, string) string) error {
 	if err := checkArgs(c, "QUEUE"); err != nil {
 		return err
 	}
@@ -227,17 +229,14 @@ func queueRedrive(c *cli.Context) error {
 	}
 	name := c.Args().First()
 	return adminCall(c, func(ctx context.Context, cl *client.Client) error {
-		n, err := cl.RedriveQueue(ctx, name)
+		n, err := action(ctx, cl, name)
 		if err != nil {
-			if n > 0 {
-				fmt.Fprintf(envOf(c).stderr, "moved %s back to queue %s before the error\n", plural(int(n), "message"), name)
-			}
 			return queueAdminError("queue", name, err)
 		}
 		if out == "json" {
-			return writeJSON(envOf(c).stdout, map[string]any{"queue": name, "redriven": n})
+			return writeJSON(envOf(c).stdout, map[string]any{"queue": name, key: n})
 		}
-		_, err = fmt.Fprintf(envOf(c).stdout, "moved %s from the dead-letter stream back to queue %s\n", plural(int(n), "message"), name)
+		_, err = fmt.Fprintln(envOf(c).stdout, text(n, name))
 		return err
 	})
 }

@@ -403,3 +403,28 @@ func BuildBinary(dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// RunTests is for the TestMain of a test package that runs clusters: it
+// builds the sluice binary into a temporary directory, sets *binary to
+// it, runs the tests, and checks that no goroutine is left behind. It
+// returns the exit code.
+func RunTests(m interface{ Run() int }, binary *string, leaked func() error) int {
+	dir, err := os.MkdirTemp("", "sluice-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *binary, err = BuildBinary(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	if code == 0 && leaked != nil {
+		if err := leaked(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	return code
+}

@@ -95,6 +95,31 @@ func TestIsolateLeaderThroughProxies(t *testing.T) {
 	if leader == "" {
 		t.Fatal("no leader")
 	}
+	// A client that knows the leader's node first (and asked it last)
+	// must not keep trusting it once it is cut off: it answers metadata
+	// with what it knew before.
+	first := []string{}
+	for _, a := range c.Addrs() {
+		if a.ID == leader {
+			first = append([]string{a.Client}, first...)
+		} else {
+			first = append(first, a.Client)
+		}
+	}
+	cl2, err := client.New(ctx, client.Config{Servers: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	p2, err := cl2.NewProducer(client.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close(ctx)
+	if _, err := p2.ProduceSync(ctx, client.Record{Stream: "s", Value: []byte("leader first")}); err != nil {
+		t.Fatal(err)
+	}
+	p = p2
 	if err := mesh.Isolate(leader); err != nil {
 		t.Fatal(err)
 	}
