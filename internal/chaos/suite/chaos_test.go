@@ -27,7 +27,8 @@ var (
 	chaosDuration = flag.Duration("chaos.duration", 40*time.Second,
 		"how long the workload runs under faults (the CI's bounded mode is the default; a long run: -chaos.duration 30m)")
 	chaosSeed = flag.Uint64("chaos.seed", 0, "the nemesis's seed (0: from the clock; the test logs it)")
-	chaosOut  = flag.String("chaos.out", "", "where a failed run writes its history, report and seed (default: a new temporary directory)")
+	chaosOut  = flag.String("chaos.out", "", "where a failed run writes its history, report and seed, and where the nodes "+
+		"keep their data and logs (default: temporary directories, the nodes' removed at the end)")
 )
 
 const (

@@ -2,6 +2,7 @@ package suite
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,7 +28,12 @@ func meshCluster(t *testing.T, ctx context.Context) (*proccluster.Cluster, *netp
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mesh.Close() })
-	c, err := proccluster.Start(ctx, proccluster.Config{Binary: binary, Dir: t.TempDir(), Addrs: addrs,
+	dir := t.TempDir()
+	if *chaosOut != "" {
+		// Keep the nodes' data and logs with the history of a failed run.
+		dir = filepath.Join(*chaosOut, t.Name()+"-cluster")
+	}
+	c, err := proccluster.Start(ctx, proccluster.Config{Binary: binary, Dir: dir, Addrs: addrs,
 		DialVia: func(i int, nodes []proccluster.Addrs) map[string]string {
 			via := map[string]string{}
 			for j, peer := range nodes {
