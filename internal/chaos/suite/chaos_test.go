@@ -37,6 +37,7 @@ const (
 	chaosProducers  = 3
 	chaosReaders    = 2
 	produceEvery    = 5 * time.Millisecond // per producer
+	readBytes       = 16 << 10             // per read under the faults
 )
 
 // TestChaos runs idempotent keyed producers and readers against a 3-node
@@ -231,7 +232,13 @@ func fetchOnce(ctx context.Context, apis []sluicev1.SluiceClient, rec *history.R
 	for _, api := range apis {
 		inv := rec.Now()
 		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := api.Fetch(fctx, &sluicev1.FetchRequest{Stream: stream, Partition: part, Offset: from, MaxBytes: 1 << 20})
+		// Reads under the faults take a small slice: the history keeps
+		// every record a read returned, and a long run reads often.
+		maxBytes := int32(readBytes)
+		if final {
+			maxBytes = 1 << 20
+		}
+		resp, err := api.Fetch(fctx, &sluicev1.FetchRequest{Stream: stream, Partition: part, Offset: from, MaxBytes: maxBytes})
 		cancel()
 		if err != nil {
 			lastErr = err

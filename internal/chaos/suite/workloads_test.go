@@ -2,6 +2,7 @@ package suite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -223,15 +224,44 @@ func queueConsumer(t *testing.T, ctx context.Context, c *proccluster.Cluster, re
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err = cl.Ack(actx, msgs...)
 		cancel()
+		failed, all := failedAcks(err)
 		for _, m := range msgs {
 			op := history.Op{Process: process, Kind: history.KindAck, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
 				Ack: &history.Ack{Queue: chaosQueue, Partition: m.Partition, Offset: m.Offset, Receipt: m.Receipt}}
-			if err != nil { // some or all failed: which, the history need not know
-				op.Outcome, op.Error = history.Unknown, err.Error()
+			if e, ok := failed[m.Receipt]; all || ok {
+				if !ok {
+					e = err
+				}
+				op.Outcome, op.Error = history.Unknown, e.Error()
 			}
 			rec.Append(op)
 		}
 	}
+}
+
+// failedAcks returns the messages an Ack error names, by receipt, or all
+// when it does not name them (the whole call failed).
+func failedAcks(err error) (failed map[string]error, all bool) {
+	if err == nil {
+		return nil, false
+	}
+	multi, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		var me *client.MessageError
+		if errors.As(err, &me) {
+			return map[string]error{me.Message.Receipt: me}, false
+		}
+		return nil, true
+	}
+	failed = map[string]error{}
+	for _, e := range multi.Unwrap() {
+		var me *client.MessageError
+		if !errors.As(e, &me) {
+			return nil, true
+		}
+		failed[me.Message.Receipt] = me
+	}
+	return failed, false
 }
 
 // queueDrained reports whether the queue has nothing pending.
