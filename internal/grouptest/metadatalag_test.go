@@ -55,7 +55,6 @@ func TestNoUnknownNamesWhileCatchingUp(t *testing.T) {
 				}
 			}
 		}
-		f.waitPreferredLeaders()
 	}
 	if _, err := cl.Receive(ctx, "no-such-queue", 1, 0); !errors.Is(err, client.ErrUnknownQueue) {
 		t.Errorf("receive from a queue nobody knows: %v", err)
