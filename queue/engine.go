@@ -239,14 +239,24 @@ func (e *Engine) Receive(ctx context.Context, limit int) (Result, error) {
 	ops := filtered
 	leases := map[int64]*consumergroup.Lease{}
 	replicate := e.cfg.MaxReceives > 0
-	var local []Message // counted here, not replicated
-	for _, off := range sel.Deliver {
+	var local []Message     // counted here, not replicated
+	var replicated []uint32 // the replicated counts of sel.Deliver, read in one look
+	if !replicate {
+		e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) {
+			for _, off := range sel.Deliver {
+				replicated = append(replicated, s.ReceiveCount(off))
+			}
+		})
+	}
+	for i, off := range sel.Deliver {
 		ls := e.leases.Lease(off, byOffset(off).Key, now, e.cfg.Visibility)
 		leases[off] = ls
 		if !replicate {
 			e.counts[off]++
 			var count uint32
-			e.p.QueueState(e.cfg.Name, func(s *consumergroup.AckState) { count = s.ReceiveCount(off) })
+			if i < len(replicated) {
+				count = replicated[i]
+			}
 			receipt := consumergroup.Receipt{Queue: e.cfg.Name, Partition: e.part, Epoch: e.epoch, Offset: off, Nonce: ls.Nonce}
 			local = append(local, Message{Record: *byOffset(off), Receipt: receipt.String(), ReceiveCount: count + e.counts[off]})
 			continue
