@@ -276,3 +276,42 @@ func (l *Log) Size() int64 {
 	}
 	return n
 }
+
+// Check reads the log in dir the way Open recovers it, without changing
+// any file, and reports what Open would refuse: a *segment.CorruptError
+// (damage inside a segment) or ErrCorrupt (segments that are not
+// contiguous). end is the offset after the last intact batch before the
+// damage, or the log end offset when there is none (0 for a log without
+// segments).
+func Check(fs vfs.FS, dir string) (end int64, err error) {
+	names, err := fs.List(dir)
+	if err != nil {
+		return 0, fmt.Errorf("log: list %s: %w", dir, err)
+	}
+	var bases []int64
+	for _, name := range names {
+		if base, ok := segment.ParseLogName(name); ok {
+			bases = append(bases, base)
+		}
+	}
+	slices.Sort(bases)
+	if len(bases) == 0 {
+		// Open creates an empty segment at the checkpointed log start.
+		start, _, err := readCheckpoint(fs, dir)
+		return start, err
+	}
+	for i, base := range bases {
+		if i > 0 && end != base {
+			return end, fmt.Errorf("%w: %s: segment %s ends at offset %d but the next starts at %d",
+				ErrCorrupt, dir, segment.FileName(bases[i-1], segment.LogSuffix), end, base)
+		}
+		mode := segment.Sealed
+		if i == len(bases)-1 {
+			mode = segment.Active
+		}
+		if end, err = segment.Check(fs, dir, base, mode); err != nil {
+			return end, err
+		}
+	}
+	return end, nil
+}

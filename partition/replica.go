@@ -45,6 +45,10 @@ type Config struct {
 	CheckpointBytes int64
 	// MaxBatchBytes bounds one produced batch.
 	MaxBatchBytes int
+	// Admit, when set, is asked before every produce is proposed; an error
+	// refuses the produce and nothing is written (the node's disk-space
+	// guard).
+	Admit func() error
 	// Now is the leader's clock for produce commands. Nil: time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -195,6 +199,11 @@ func (r *Replica) Produce(ctx context.Context, b []byte) (ProduceResult, error) 
 	}
 	if err := r.validate(b); err != nil {
 		return ProduceResult{}, err
+	}
+	if r.cfg.Admit != nil {
+		if err := r.cfg.Admit(); err != nil {
+			return ProduceResult{}, err
+		}
 	}
 	cmd := encodeProduce(make([]byte, 0, commandHeaderSize+8+len(b)), r.cfg.Now().UnixMilli(), b)
 	resp, err := box.p.Propose(ctx, cmd)

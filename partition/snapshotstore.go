@@ -429,3 +429,15 @@ func (s *SnapshotStore) reap() error {
 	}
 	return nil
 }
+
+// ListSnapshots returns the metas of the complete snapshots in dir, newest
+// first, without changing anything there (NewSnapshotStore removes
+// unfinished snapshots): for tools that look at a stopped node. A missing
+// dir holds none.
+func ListSnapshots(fs vfs.FS, dir string) ([]*raft.SnapshotMeta, error) {
+	if _, err := fs.Stat(dir); fsutil.IsNotExist(err) {
+		return nil, nil
+	}
+	s := &SnapshotStore{fs: fs, dir: dir, retain: 1}
+	return s.List()
+}

@@ -359,6 +359,14 @@ func TestOpenRepairsTornTail(t *testing.T) {
 			if cut == int64(len(f.data)) {
 				kept = len(f.raw)
 			}
+			// Check calls a torn tail no damage, and changes nothing.
+			unchanged := crSnapshot(t, f.fs)
+			if next, err := Check(f.fs, crDir, crBase, Active); err != nil || next != f.nextOffsetAfter(kept) {
+				t.Fatalf("Check = %d, %v; want %d, nil", next, err, f.nextOffsetAfter(kept))
+			}
+			if after := crSnapshot(t, f.fs); !maps.EqualFunc(unchanged, after, bytes.Equal) {
+				t.Fatalf("Check changed files: %v -> %v", slices.Sorted(maps.Keys(unchanged)), slices.Sorted(maps.Keys(after)))
+			}
 
 			s, err := Open(f.fs, crDir, crBase, Active, crOptions())
 			if err != nil {
@@ -517,6 +525,24 @@ func TestOpenRefusesCorruption(t *testing.T) {
 			if tt.sealed {
 				mode = Sealed
 			}
+			// Check finds the same damage as Open, without changing
+			// anything; the error names the first offset the damage hides.
+			wantOffset := f.nextOffsetAfter(f.batchAt(wantPos))
+			if wantPos == int64(len(f.data)) {
+				wantOffset = f.nextOffsetAfter(len(f.raw))
+			}
+			next, cerr := Check(f.fs, crDir, crBase, mode)
+			var cce *CorruptError
+			if !errors.As(cerr, &cce) || cce.Pos != wantPos || cce.Offset != wantOffset || next != wantOffset {
+				t.Fatalf("Check = %d, %v; want a *CorruptError at position %d, offset %d", next, cerr, wantPos, wantOffset)
+			}
+			if want := fmt.Sprintf("at position %d (offset %d)", wantPos, wantOffset); !strings.Contains(cerr.Error(), want) ||
+				!strings.Contains(cerr.Error(), f.name(LogSuffix)) {
+				t.Fatalf("Check error %q does not name the file and %q", cerr, want)
+			}
+			if after := crSnapshot(t, f.fs); !maps.EqualFunc(before, after, bytes.Equal) {
+				t.Fatalf("Check changed files: %v -> %v", slices.Sorted(maps.Keys(before)), slices.Sorted(maps.Keys(after)))
+			}
 			s, err := Open(f.fs, crDir, crBase, mode, crOptions())
 			if err == nil {
 				s.Close()
@@ -529,7 +555,7 @@ func TestOpenRefusesCorruption(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("Open = %v (%T), want a *CorruptError", err, err)
 			}
-			if ce.Path != f.name(LogSuffix) || ce.Pos != wantPos {
+			if ce.Path != f.name(LogSuffix) || ce.Pos != wantPos || ce.Offset != wantOffset {
 				t.Fatalf("CorruptError at %s:%d, want %s:%d", ce.Path, ce.Pos, f.name(LogSuffix), wantPos)
 			}
 			if !errors.Is(err, batch.ErrCorrupt) && !errors.Is(err, batch.ErrTruncated) {

@@ -46,11 +46,17 @@ var (
 type CorruptError struct {
 	Path string // file name
 	Pos  int64  // byte position in the file
-	Err  error  // what was wrong, usually a batch.ErrCorrupt or batch.ErrTruncated
+	// Offset is the offset of the first record the damage hides (the
+	// batch that should start at Pos), or -1 when it is not known.
+	Offset int64
+	Err    error // what was wrong, usually a batch.ErrCorrupt or batch.ErrTruncated
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("segment: corrupt %s at position %d: %v", e.Path, e.Pos, e.Err)
+	if e.Offset < 0 {
+		return fmt.Sprintf("segment: corrupt %s at position %d: %v", e.Path, e.Pos, e.Err)
+	}
+	return fmt.Sprintf("segment: corrupt %s at position %d (offset %d): %v", e.Path, e.Pos, e.Offset, e.Err)
 }
 
 // Is makes errors.Is(err, ErrCorrupt) true.

@@ -167,7 +167,7 @@ func (s *Segment) locate(offset int64) (int64, batch.Header, error) {
 // validated bytes into a CorruptError; I/O errors pass through.
 func (s *Segment) corruptAt(pos int64, err error) error {
 	if isBatchError(err) {
-		return &CorruptError{Path: s.path(LogSuffix), Pos: pos, Err: err}
+		return &CorruptError{Path: s.path(LogSuffix), Pos: pos, Offset: -1, Err: err}
 	}
 	return err
 }

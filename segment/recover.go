@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -58,6 +59,40 @@ func Open(fs vfs.FS, dir string, base int64, mode Mode, opts Options) (*Segment,
 	return s, nil
 }
 
+// Check reads a segment the way Open recovers it, without changing any
+// file, and reports what Open would refuse: a *CorruptError for damage in
+// a sealed segment or before the active segment's durable point. A torn
+// tail after that point is not damage (Open cuts it off) and gives nil.
+// next is the offset after the last intact batch before any damage.
+func Check(fs vfs.FS, dir string, base int64, mode Mode) (next int64, err error) {
+	s := newSegment(fs, dir, base, Options{Logger: slog.New(slog.DiscardHandler)})
+	name := s.path(LogSuffix)
+	f, err := fs.Open(name)
+	if err != nil {
+		return base, fmt.Errorf("segment: open %s: %w", name, err)
+	}
+	defer f.Close()
+	s.f = f
+	fi, err := f.Stat()
+	if err != nil {
+		return base, fmt.Errorf("segment: stat %s: %w", name, err)
+	}
+	durable := fi.Size()
+	if mode == Active {
+		index, _ := s.loadIndex(IndexSuffix, func(b []byte) (any, error) { return decodeIndex(b) })
+		entries, _ := index.([]indexEntry)
+		durable = s.durablePoint(entries, fi.Size())
+	}
+	bad, cause, err := s.scan(fi.Size(), 0)
+	if err != nil {
+		return s.nextOffset.Load(), err
+	}
+	if bad >= 0 && (mode == Sealed || bad < durable) {
+		return s.nextOffset.Load(), &CorruptError{Path: name, Pos: bad, Offset: s.nextOffset.Load(), Err: cause}
+	}
+	return s.nextOffset.Load(), nil
+}
+
 func (s *Segment) recover(mode Mode) error {
 	name := s.path(LogSuffix)
 	fi, err := s.f.Stat()
@@ -80,7 +115,7 @@ func (s *Segment) recover(mode Mode) error {
 	}
 	if bad >= 0 {
 		if mode == Sealed || bad < durable {
-			return &CorruptError{Path: name, Pos: bad, Err: cause}
+			return &CorruptError{Path: name, Pos: bad, Offset: s.nextOffset.Load(), Err: cause}
 		}
 		s.opts.Logger.Warn("segment: cutting torn tail", "file", name, "position", bad,
 			"bytes", fileSize-bad, "cause", cause)
@@ -347,7 +382,7 @@ func (s *Segment) TruncateTo(offset int64) error {
 		return err
 	}
 	if bad >= 0 {
-		return &CorruptError{Path: s.path(LogSuffix), Pos: bad, Err: cause}
+		return &CorruptError{Path: s.path(LogSuffix), Pos: bad, Offset: s.nextOffset.Load(), Err: cause}
 	}
 	s.sealed = false
 	return s.rewriteIndexes()
