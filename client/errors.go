@@ -53,6 +53,9 @@ const (
 	CodeQueueExists    Code = 26
 	CodeStreamInUse    Code = 27 // a queue uses the stream (as its stream or dead-letter stream)
 	CodeInvalidReceipt Code = 28 // unknown, expired or replaced lease, or a receipt of an earlier leader
+
+	// Node resources.
+	CodeDiskFull Code = 29 // the leader's disk is below its free-space minimum; nothing was written
 )
 
 // codeText describes each code in a few lower-case words, for messages.
@@ -88,6 +91,8 @@ var codeText = [...]string{
 	CodeQueueExists:    "queue already exists",
 	CodeStreamInUse:    "stream in use by a queue",
 	CodeInvalidReceipt: "invalid receipt (expired, replaced, or of an earlier leader)",
+
+	CodeDiskFull: "disk full (the leader's free space is below its minimum)",
 }
 
 // String returns the wire name without its prefix, such as "NOT_LEADER".
@@ -140,6 +145,12 @@ var (
 	ErrStreamInUse    = errors.New("sluice: stream in use by a queue")
 	ErrInvalidReceipt = errors.New("sluice: invalid receipt")
 
+	// ErrDiskFull reports a produce the partition's leader refused because
+	// its disk is below its free-space minimum (sluice server
+	// --min-free-space). Nothing was written; it succeeds again once space
+	// is freed there.
+	ErrDiskFull = errors.New("sluice: disk full")
+
 	// ErrUnreachable reports that none of the servers answered. The error
 	// that wraps it names the addresses tried and the last failure.
 	ErrUnreachable = errors.New("sluice: cluster unreachable")
@@ -186,6 +197,8 @@ var codeSentinel = map[Code]error{
 	CodeQueueExists:    ErrQueueExists,
 	CodeStreamInUse:    ErrStreamInUse,
 	CodeInvalidReceipt: ErrInvalidReceipt,
+
+	CodeDiskFull: ErrDiskFull,
 }
 
 // Error is an error the cluster returned, or one the client raised in its

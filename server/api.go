@@ -80,6 +80,9 @@ func (n *Node) CheckReady() error {
 	if closed {
 		return fmt.Errorf("%w: node is closed", ErrNotReady)
 	}
+	if err := n.Err(); err != nil {
+		return fmt.Errorf("%w: node failed: %v", ErrNotReady, err)
+	}
 	v := n.meta.View()
 	me := v.Node(n.cfg.ID)
 	switch {

@@ -50,7 +50,18 @@ type Config struct {
 	// network faults. Nodes still know each other by the addresses in the
 	// bootstrap list and the metadata. Nil: dial peers directly.
 	DialVia map[string]string
-	Logger  *slog.Logger
+	// MinFreeBytes is the free space the data directory's file system must
+	// keep. Below it the node refuses produce with a *DiskFullError while
+	// reads, offset commits and queue acks go on, and it takes produce
+	// again once space is freed (checked every 500 ms). The margin keeps
+	// the node's own writes (Pebble's WAL, raft entries from other
+	// leaders, checkpoints) from ever meeting a full disk, which Pebble
+	// treats as fatal. Zero: not watched.
+	MinFreeBytes int64
+	// DiskFree returns the bytes free to the node in dir's file system.
+	// Nil: statfs.
+	DiskFree func(dir string) (uint64, error)
+	Logger   *slog.Logger
 }
 
 // Validate reports the first bad field, matching ErrInvalidConfig.
@@ -64,6 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: RaftAddr is required", ErrInvalidConfig)
 	case c.BalanceInterval < 0 || c.RetentionInterval < 0:
 		return fmt.Errorf("%w: negative interval", ErrInvalidConfig)
+	case c.MinFreeBytes < 0:
+		return fmt.Errorf("%w: negative MinFreeBytes %d", ErrInvalidConfig, c.MinFreeBytes)
 	}
 	seen := map[string]bool{}
 	self := len(c.Bootstrap) == 0
@@ -92,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.DiskFree == nil {
+		c.DiskFree = statfsFree
 	}
 	return c
 }

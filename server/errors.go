@@ -23,6 +23,14 @@ var (
 	// locked. Nothing was opened.
 	ErrDataDirInUse = errors.New("server: data directory in use")
 
+	// ErrDiskFull reports a produce refused because the node's data
+	// directory is below its free-space minimum (*DiskFullError).
+	ErrDiskFull = errors.New("server: disk full")
+
+	// ErrDamaged reports a replica whose files on disk are damaged
+	// (*DamagedError): the node stops rather than serve or extend them.
+	ErrDamaged = errors.New("server: damaged replica")
+
 	// ErrNotReady reports a node that should not take client traffic yet
 	// (CheckReady says why).
 	ErrNotReady = errors.New("server: not ready")

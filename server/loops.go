@@ -194,6 +194,10 @@ func (n *Node) reconcile(v *metadata.View) {
 	n.drop(drops)
 	for _, p := range open {
 		m, err := n.openPartition(v, p)
+		if errors.Is(err, ErrDamaged) {
+			n.fail(err)
+			return
+		}
 		if err != nil {
 			n.cfg.Logger.Error("server: opening a partition", "partition", p.ID, "err", err)
 			continue

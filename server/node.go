@@ -66,6 +66,17 @@ type Node struct {
 	groups       *consumergroup.Coordinator
 	groupsReload atomic.Bool
 
+	// diskFull is set while the data directory is below
+	// Config.MinFreeBytes (disk.go); diskFree is the last free space
+	// seen, -1 before the first look.
+	diskFull atomic.Pointer[DiskFullError]
+	diskFree atomic.Int64
+
+	// failed is closed by fail (damage.go) with failErr.
+	failed   chan struct{}
+	failOnce sync.Once
+	failErr  error
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 
@@ -117,7 +128,8 @@ func Start(cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	cfg.Logger = cfg.Logger.With("node", cfg.ID)
 	n := &Node{cfg: cfg, fs: vfs.Default, meta: metadata.NewFSM(), stop: make(chan struct{}), metaDemoted: map[string]time.Time{},
-		balanceRetry: map[string]transferRetry{}}
+		balanceRetry: map[string]transferRetry{}, failed: make(chan struct{})}
+	n.diskFree.Store(-1)
 	n.mu.parts = map[string]*member{}
 	n.groups = consumergroup.NewCoordinator(consumergroup.CoordinatorConfig{Store: groupStore{n}, Logger: cfg.Logger})
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -169,7 +181,12 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	for _, loop := range []func(){n.membershipLoop, n.reconcileLoop, n.maintainLoop, n.groupsLoop} {
+	loops := []func(){n.membershipLoop, n.reconcileLoop, n.maintainLoop, n.groupsLoop}
+	if cfg.MinFreeBytes > 0 {
+		n.checkDisk() // a node started on a full disk refuses produce from the start
+		loops = append(loops, n.diskLoop)
+	}
+	for _, loop := range loops {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -359,9 +376,12 @@ func (n *Node) openPartition(v *metadata.View, p *metadata.Partition) (*member, 
 	lc.RetentionBytes, lc.RetentionAge = retention(s)
 	r, err := partition.Open(partition.Config{
 		ID: rec.stateID(p.ID), DB: n.db, Log: lc, CheckpointEvery: n.cfg.CheckpointEvery,
-		MaxBatchBytes: int(s.MaxRecordBytes) + partition.DefaultMaxBatchBytes, Logger: n.cfg.Logger,
+		MaxBatchBytes: int(s.MaxRecordBytes) + partition.DefaultMaxBatchBytes, Logger: n.cfg.Logger, Admit: n.Admit,
 	})
 	if err != nil {
+		if isDamage(err) {
+			err = &DamagedError{Partition: p.ID, DataDir: n.cfg.DataDir, Err: err}
+		}
 		return nil, err
 	}
 	g, err := n.startGroup(p.ID, r)

@@ -64,6 +64,7 @@ const (
 	ErrorCode_ERROR_CODE_QUEUE_EXISTS          ErrorCode = 26
 	ErrorCode_ERROR_CODE_STREAM_IN_USE         ErrorCode = 27 // a queue uses the stream
 	ErrorCode_ERROR_CODE_INVALID_RECEIPT       ErrorCode = 28 // unknown, expired, or of an earlier leader
+	ErrorCode_ERROR_CODE_DISK_FULL             ErrorCode = 29 // the leader's disk is below its free-space minimum; nothing was written
 )
 
 // Enum value maps for ErrorCode.
@@ -98,6 +99,7 @@ var (
 		26: "ERROR_CODE_QUEUE_EXISTS",
 		27: "ERROR_CODE_STREAM_IN_USE",
 		28: "ERROR_CODE_INVALID_RECEIPT",
+		29: "ERROR_CODE_DISK_FULL",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":           0,
@@ -129,6 +131,7 @@ var (
 		"ERROR_CODE_QUEUE_EXISTS":          26,
 		"ERROR_CODE_STREAM_IN_USE":         27,
 		"ERROR_CODE_INVALID_RECEIPT":       28,
+		"ERROR_CODE_DISK_FULL":             29,
 	}
 )
 
@@ -5864,7 +5867,7 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"reset_spec\x18\x06 \x01(\x0e2\x14.sluice.v1.ResetSpecR\tresetSpec\x12!\n" +
 	"\ftimestamp_ms\x18\a \x01(\x03R\vtimestampMs\"P\n" +
 	"\x18PartitionOffsetsResponse\x124\n" +
-	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets*\x8e\a\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1a.sluice.v1.PartitionOffsetR\aoffsets*\xa8\a\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x1d\n" +
@@ -5895,7 +5898,8 @@ const file_sluice_v1_sluice_proto_rawDesc = "" +
 	"\x18ERROR_CODE_UNKNOWN_QUEUE\x10\x19\x12\x1b\n" +
 	"\x17ERROR_CODE_QUEUE_EXISTS\x10\x1a\x12\x1c\n" +
 	"\x18ERROR_CODE_STREAM_IN_USE\x10\x1b\x12\x1e\n" +
-	"\x1aERROR_CODE_INVALID_RECEIPT\x10\x1c*#\n" +
+	"\x1aERROR_CODE_INVALID_RECEIPT\x10\x1c\x12\x18\n" +
+	"\x14ERROR_CODE_DISK_FULL\x10\x1d*#\n" +
 	"\x04Acks\x12\f\n" +
 	"\bACKS_ALL\x10\x00\x12\r\n" +
 	"\tACKS_NONE\x10\x01*Y\n" +

@@ -1,6 +1,7 @@
 // Command sluice runs Sluice nodes and talks to a Sluice cluster.
 //
 //	sluice server --id n1 --data-dir /var/lib/sluice --bootstrap n1=h1:7170/h1:7070,...
+//	sluice repair --data-dir DIR [--dry-run]      (on a stopped node: reset damaged replicas)
 //	sluice dev [--nodes 3] [--dir D] [--keep]
 //	sluice cluster status
 //	sluice stream create|list|describe|delete|alter ...
@@ -55,7 +56,8 @@
 //	   enough nodes for the replication factor, unknown or inconsistent
 //	   assignment strategy (consume --group --strategy), invalid receipt
 //	   (queue ack|nack|extend: the lease ended or was replaced, or the
-//	   partition's leader changed)
+//	   partition's leader changed), disk full (the partition leader's free
+//	   space is below its --min-free-space)
 //	7  busy: the data directory is in use by another process, a listen
 //	   address is taken, a consumer group has live members (group
 //	   reset-offsets, group delete), or a queue uses the stream (stream

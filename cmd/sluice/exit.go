@@ -63,7 +63,7 @@ func exitCode(err error) int {
 	case errors.Is(err, client.ErrRecordTooLarge), errors.Is(err, client.ErrInvalidArgument),
 		errors.Is(err, client.ErrNotEnoughNodes), errors.Is(err, client.ErrInvalidBatch),
 		errors.Is(err, client.ErrUnknownStrategy), errors.Is(err, client.ErrInconsistentStrategy),
-		errors.Is(err, client.ErrInvalidReceipt):
+		errors.Is(err, client.ErrInvalidReceipt), errors.Is(err, client.ErrDiskFull):
 		return exitRejected
 	case errors.Is(err, client.ErrUnreachable), errors.Is(err, client.ErrUnavailable),
 		errors.Is(err, client.ErrNoLeader), errors.Is(err, client.ErrTimeout), errors.Is(err, client.ErrDeliveryTimeout),

@@ -68,6 +68,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Action:         groupAction,
 		Commands: []*cli.Command{
 			serverCommand(),
+			repairCommand(),
 			devCommand(),
 			clusterCommand(),
 			streamCommand(),

@@ -23,6 +23,7 @@ const (
 	defaultRaftAddr        = "127.0.0.1:7170"
 	defaultClientAddr      = "127.0.0.1:7070"
 	defaultShutdownTimeout = 30 * time.Second
+	defaultMinFreeSpace    = "512MiB"
 )
 
 // serverFlags are the flags of sluice server; each also reads SLUICE_<NAME>.
@@ -67,6 +68,8 @@ func serverFlags() []cli.Flag {
 			EnvVars: []string{envName("segment-bytes")}, DefaultText: "1GiB"},
 		knob("balance-interval", 5*time.Second, "how often leadership moves to preferred leaders"),
 		knob("retention-interval", time.Minute, "how often leaders enforce retention"),
+		str("min-free-space", defaultMinFreeSpace, "refuse produce while the data directory's file system has less than "+
+			"this `size` free (reads, commits and acks go on; produce resumes when space is freed); 0: off"),
 	}
 }
 
@@ -136,6 +139,9 @@ func readServerFlags(c *cli.Context) (serverSetup, error) {
 			return s, usagef("--segment-bytes: %v", err)
 		}
 	}
+	if cfg.MinFreeBytes, err = parseBytes(c.String("min-free-space")); err != nil {
+		return s, usagef("--min-free-space: %v", err)
+	}
 	if cfg.DialVia, err = parseDialVia(c.StringSlice("dial-via")); err != nil {
 		return s, err
 	}
@@ -200,7 +206,14 @@ func serve(c *cli.Context) error {
 	}
 	log.Info("sluice server: serving", "node", s.cfg.ID, "client", srv.Addr(), "raft", node.RaftAddr(),
 		"http", srv.HTTPAddr(), "data_dir", s.cfg.DataDir)
-	<-c.Context.Done()
+	select {
+	case <-c.Context.Done():
+	case <-node.Failed():
+		// Damaged data: stop rather than serve it (the error says how to
+		// repair).
+		log.Error("sluice server: stopping: the node failed", "node", s.cfg.ID, "err", node.Err())
+		return errors.Join(node.Err(), shutdown(log, s.shutdownTimeout, srv, node))
+	}
 	log.Info("sluice server: stopping", "node", s.cfg.ID, "timeout", s.shutdownTimeout)
 	return shutdown(log, s.shutdownTimeout, srv, node)
 }

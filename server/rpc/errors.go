@@ -105,6 +105,7 @@ var rules = []rule{
 	{is(metadata.ErrPartitionNotFound), codes.NotFound, sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_PARTITION, false},
 	{is(metadata.ErrStreamExists), codes.AlreadyExists, sluicev1.ErrorCode_ERROR_CODE_STREAM_EXISTS, false},
 	{is(metadata.ErrNotEnoughNodes), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_NOT_ENOUGH_NODES, false},
+	{is(server.ErrDiskFull), codes.ResourceExhausted, sluicev1.ErrorCode_ERROR_CODE_DISK_FULL, false},
 	{is(ErrRecordTooLarge), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_RECORD_TOO_LARGE, false},
 	{is(partition.ErrInvalidBatch), codes.InvalidArgument, sluicev1.ErrorCode_ERROR_CODE_INVALID_BATCH, false},
 	{is(partition.ErrOutOfOrderSequence), codes.FailedPrecondition, sluicev1.ErrorCode_ERROR_CODE_OUT_OF_ORDER_SEQUENCE, false},

@@ -60,6 +60,8 @@ func TestErrorTable(t *testing.T) {
 		{"no proposer", partition.ErrNoProposer, want{codes.Unavailable, unavail, true}},
 		{"log closed", log.ErrClosed, want{codes.Unavailable, unavail, true}},
 		{"node not ready", server.ErrNotReady, want{codes.Unavailable, unavail, true}},
+		{"disk full", wrap(&server.DiskFullError{Node: "n1", Dir: "/d", Free: 1, Min: 2}),
+			want{codes.ResourceExhausted, sluicev1.ErrorCode_ERROR_CODE_DISK_FULL, false}},
 		{"rpc invalid argument", ErrInvalidArgument, want{codes.InvalidArgument, invalid, false}},
 		{"metadata invalid argument", metadata.ErrInvalidArgument, want{codes.InvalidArgument, invalid, false}},
 		{"metadata validation error", &metadata.ValidationError{Field: "name", Reason: "empty"}, want{codes.InvalidArgument, invalid, false}},

@@ -73,7 +73,8 @@ func newMetrics(node *server.Node) (*metrics, error) {
 	for _, c := range []prometheus.Collector{m.produceRequests, m.produceLatency, m.producedBytes, m.fetchRequests,
 		m.fetchLatency, m.fetchedBytes, m.followMessages, m.reorder, m.noAckLost, m.grpcRequests, m.grpcInFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.groupJoins, m.offsetCommits, m.deadLettered, &partitionCollector{node: node}, &groupCollector{node: node}} {
+		m.groupJoins, m.offsetCommits, m.deadLettered, &partitionCollector{node: node}, &groupCollector{node: node},
+		&diskCollector{node: node}} {
 		if err := m.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("rpc: metrics: %w", err)
 		}
@@ -155,4 +156,30 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+}
+
+// diskCollector reads the node's disk-space guard at scrape time.
+type diskCollector struct{ node *server.Node }
+
+var (
+	diskFree = prometheus.NewDesc("sluice_disk_free_bytes",
+		"Free bytes of the data directory's file system when last looked at (only with --min-free-space).", nil, nil)
+	diskFull = prometheus.NewDesc("sluice_disk_full",
+		"1 while the node refuses produce because its data directory is below --min-free-space, else 0.", nil, nil)
+)
+
+func (c *diskCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- diskFree
+	ch <- diskFull
+}
+
+func (c *diskCollector) Collect(ch chan<- prometheus.Metric) {
+	if free, ok := c.node.DiskFree(); ok {
+		ch <- prometheus.MustNewConstMetric(diskFree, prometheus.GaugeValue, float64(free))
+	}
+	full := 0.0
+	if c.node.Admit() != nil {
+		full = 1
+	}
+	ch <- prometheus.MustNewConstMetric(diskFull, prometheus.GaugeValue, full)
 }

@@ -40,7 +40,7 @@ func startBench(b *testing.B, ctx context.Context) (*proccluster.Cluster, *clien
 }
 
 // nodeIndex is the index of the node with id ("n1" is 0).
-func nodeIndex(b *testing.B, id string) int {
+func nodeIndex(b testing.TB, id string) int {
 	i, err := strconv.Atoi(strings.TrimPrefix(id, "n"))
 	if err != nil || i < 1 {
 		b.Fatalf("node id %q", id)
@@ -50,7 +50,7 @@ func nodeIndex(b *testing.B, id string) int {
 
 // waitLeader waits until the partition has a leader; preferred: the
 // preferred one (its first replica).
-func waitLeader(b *testing.B, ctx context.Context, cl *client.Client, stream string, part int, preferred bool) client.PartitionInfo {
+func waitLeader(b testing.TB, ctx context.Context, cl *client.Client, stream string, part int, preferred bool) client.PartitionInfo {
 	b.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
