@@ -278,6 +278,13 @@ func (c DeleteGroup) validate() error {
 	return nil
 }
 
+// ValidStreamName checks a stream or queue name as CreateStream and
+// CreateQueue do, for callers that take one from outside (a request that
+// names a stream or queue that cannot exist is a bad argument, not an
+// unknown name). The error is a *ValidationError (ErrInvalidArgument) on
+// field.
+func ValidStreamName(field, name string) error { return validName(field, name, MaxStreamNameLen) }
+
 // validName checks a stream name or node id: 1..max bytes of
 // [a-zA-Z0-9._-], and not "." or ".." (names become file and directory
 // names in tools).

@@ -70,7 +70,11 @@ func (a *api) DescribeStream(ctx context.Context, req *sluicev1.DescribeStreamRe
 	v := s.node.Metadata()
 	st := v.Stream(req.GetName())
 	if st == nil {
-		return nil, s.status("DescribeStream", lookupErr(v, req.GetName()))
+		err := metadata.ValidStreamName("name", req.GetName())
+		if err == nil {
+			err = lookupErr(v, req.GetName())
+		}
+		return nil, s.status("DescribeStream", err)
 	}
 	parts := partitionsOf(st)
 	leaders := s.leadersOf(ctx, v, parts)

@@ -31,8 +31,9 @@
 // SluiceInternal.AllocateProducerIDs, when the node does not lead it).
 //
 // Produce is validated on the node that receives it (stream, partition,
-// acks, one whole RecordBatch with a good CRC and records, record and
-// batch size limits: RECORD_TOO_LARGE), then appended on the partition's
+// acks, one whole RecordBatch with a good CRC and records that decode at
+// consecutive offsets, record and batch size limits: RECORD_TOO_LARGE),
+// then appended on the partition's
 // leader, or forwarded once to it (ProduceRequest.forwarded); the reply
 // names the leader. A forward that cannot be sent is NOT_LEADER with the
 // hint; one that fails after it was sent is OUTCOME_UNKNOWN.
@@ -41,6 +42,20 @@
 // it is Ready (its barrier is done); others answer NOT_LEADER with the
 // hint, a leader still catching up NO_LEADER. Follow checks at least every
 // 250 ms that the node still leads and ends with NOT_LEADER when not.
+//
+// # Bad requests
+//
+// Request fields are checked before a call does anything, on the node
+// that takes it (before any forward): a value out of range is
+// INVALID_ARGUMENT with a message that names the field and its range; so
+// is a name that no stream, queue or group can have (the rules of
+// packages metadata and consumergroup), while a well-formed name that
+// does not exist is UNKNOWN_STREAM, UNKNOWN_QUEUE or UNKNOWN_GROUP. A
+// refused request changes nothing: CreateQueue checks the queue before
+// create_stream makes its stream, and a commit with a bad entry commits
+// none. Waits and sizes that the proto leaves open are capped, not
+// refused (Fetch's max_wait_ms at a minute and max_bytes at 16 MiB, a
+// heartbeat's max_wait_ms at 30 s).
 //
 // # Reordered idempotent batches
 //

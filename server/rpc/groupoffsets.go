@@ -143,10 +143,16 @@ func (s *service) offsetsOn(ctx context.Context, leader string, req *sluicev1.Pa
 func (a *internalAPI) PartitionOffsets(ctx context.Context, req *sluicev1.PartitionOffsetsRequest) (*sluicev1.PartitionOffsetsResponse, error) {
 	s := a.svc
 	if n := len(req.GetOffsets()); n > maxInternalOffsets {
-		return nil, s.status("PartitionOffsets", fmt.Errorf("%w: %d offsets", ErrInvalidArgument, n))
+		return nil, s.status("PartitionOffsets", fmt.Errorf("%w: offsets: %d entries (at most %d)", ErrInvalidArgument, n, maxInternalOffsets))
 	}
 	if _, ok := sluicev1.PartitionOffsetsOp_name[int32(req.GetOp())]; !ok {
 		return nil, s.status("PartitionOffsets", fmt.Errorf("%w: op %d", ErrInvalidArgument, req.GetOp()))
+	}
+	if err := checkGroup(req.GetGroup()); err != nil {
+		return nil, s.status("PartitionOffsets", err)
+	}
+	if _, ok := sluicev1.ResetSpec_name[int32(req.GetResetSpec())]; !ok && req.GetOp() == sluicev1.PartitionOffsetsOp_PARTITION_OFFSETS_OP_RESET {
+		return nil, s.status("PartitionOffsets", fmt.Errorf("%w: reset_spec %d", ErrInvalidArgument, req.GetResetSpec()))
 	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()

@@ -65,12 +65,12 @@ func fromTPs(tps []consumergroup.TopicPartition) []*sluicev1.StreamPartitions {
 
 func (a *api) JoinGroup(ctx context.Context, req *sluicev1.JoinGroupRequest) (*sluicev1.JoinGroupResponse, error) {
 	s := a.svc
+	if err := checkJoin(req); err != nil {
+		return nil, s.status("JoinGroup", err)
+	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.JoinGroupResponse, error) {
-		if req.GetSessionTimeoutMs() < 0 || req.GetRebalanceTimeoutMs() < 0 {
-			return nil, fmt.Errorf("%w: negative timeout", ErrInvalidArgument)
-		}
 		v, err := c.Join(ctx, consumergroup.JoinRequest{
 			Group: req.GetGroup(), MemberID: req.GetMemberId(), InstanceID: req.GetInstanceId(),
 			Streams: req.GetStreams(), Strategy: req.GetStrategy(),
@@ -94,15 +94,22 @@ func (a *api) JoinGroup(ctx context.Context, req *sluicev1.JoinGroupRequest) (*s
 
 func (a *api) GroupHeartbeat(ctx context.Context, req *sluicev1.GroupHeartbeatRequest) (*sluicev1.GroupHeartbeatResponse, error) {
 	s := a.svc
+	err := checkMembership(req.GetGroup(), req.GetMemberId(), req.GetGeneration())
+	if err == nil {
+		err = checkPartitions("owned", req.GetOwned(), consumergroup.MaxPartitions)
+	}
+	if err == nil && req.GetMaxWaitMs() < 0 {
+		err = fmt.Errorf("%w: max_wait_ms %d (0 or more)", ErrInvalidArgument, req.GetMaxWaitMs())
+	}
+	if err != nil {
+		return nil, s.status("GroupHeartbeat", err)
+	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	// A long poll ends when the server stops.
 	ctx, stop := s.untilStop(ctx)
 	defer stop()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.GroupHeartbeatResponse, error) {
-		if req.GetMaxWaitMs() < 0 {
-			return nil, fmt.Errorf("%w: max_wait_ms %d", ErrInvalidArgument, req.GetMaxWaitMs())
-		}
 		wait := min(time.Duration(req.GetMaxWaitMs())*time.Millisecond, maxHeartbeatWait)
 		v, err := c.Heartbeat(ctx, req.GetGroup(), req.GetMemberId(), req.GetGeneration(), toTPs(req.GetOwned()), wait)
 		if err != nil {
@@ -121,6 +128,13 @@ func (a *api) GroupHeartbeat(ctx context.Context, req *sluicev1.GroupHeartbeatRe
 
 func (a *api) LeaveGroup(ctx context.Context, req *sluicev1.LeaveGroupRequest) (*sluicev1.LeaveGroupResponse, error) {
 	s := a.svc
+	err := checkGroup(req.GetGroup())
+	if err == nil {
+		err = checkMember(req.GetMemberId())
+	}
+	if err != nil {
+		return nil, s.status("LeaveGroup", err)
+	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.LeaveGroupResponse, error) {
@@ -139,6 +153,9 @@ func (a *api) LeaveGroup(ctx context.Context, req *sluicev1.LeaveGroupRequest) (
 
 func (a *api) CommitOffsets(ctx context.Context, req *sluicev1.CommitOffsetsRequest) (*sluicev1.CommitOffsetsResponse, error) {
 	s := a.svc
+	if err := checkCommit(req); err != nil {
+		return nil, s.status("CommitOffsets", err)
+	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.CommitOffsetsResponse, error) {
@@ -157,17 +174,9 @@ const maxCommitEntries = 100000
 
 func (s *service) commitOffsets(ctx context.Context, c *consumergroup.Coordinator, req *sluicev1.CommitOffsetsRequest) (*sluicev1.CommitOffsetsResponse, error) {
 	entries := req.GetOffsets()
-	if len(entries) == 0 || len(entries) > maxCommitEntries {
-		return nil, fmt.Errorf("%w: %d offsets in one commit (1..%d)", ErrInvalidArgument, len(entries), maxCommitEntries)
-	}
 	tps := make([]consumergroup.TopicPartition, len(entries))
-	seen := make(map[consumergroup.TopicPartition]bool, len(entries))
 	for i, e := range entries {
 		tps[i] = consumergroup.TopicPartition{Stream: e.GetStream(), Partition: e.GetPartition()}
-		if seen[tps[i]] {
-			return nil, fmt.Errorf("%w: %s/%d twice in one commit", ErrInvalidArgument, e.GetStream(), e.GetPartition())
-		}
-		seen[tps[i]] = true
 	}
 	chk, err := c.CheckCommit(req.GetGroup(), req.GetMemberId(), req.GetGeneration(), tps)
 	if err != nil {
@@ -201,6 +210,13 @@ func (s *service) commitOffsets(ctx context.Context, c *consumergroup.Coordinato
 
 func (a *api) FetchOffsets(ctx context.Context, req *sluicev1.FetchOffsetsRequest) (*sluicev1.FetchOffsetsResponse, error) {
 	s := a.svc
+	err := checkGroup(req.GetGroup())
+	if err == nil {
+		err = checkPartitions("partitions", req.GetPartitions(), maxCommitEntries)
+	}
+	if err != nil {
+		return nil, s.status("FetchOffsets", err)
+	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.FetchOffsetsResponse, error) {
@@ -287,6 +303,9 @@ func (a *api) ListGroups(ctx context.Context, req *sluicev1.ListGroupsRequest) (
 
 func (a *api) DescribeGroup(ctx context.Context, req *sluicev1.DescribeGroupRequest) (*sluicev1.DescribeGroupResponse, error) {
 	s := a.svc
+	if err := checkGroup(req.GetGroup()); err != nil {
+		return nil, s.status("DescribeGroup", err)
+	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.DescribeGroupResponse, error) {
@@ -317,6 +336,9 @@ func (a *api) DescribeGroup(ctx context.Context, req *sluicev1.DescribeGroupRequ
 
 func (a *api) ResetOffsets(ctx context.Context, req *sluicev1.ResetOffsetsRequest) (*sluicev1.ResetOffsetsResponse, error) {
 	s := a.svc
+	if err := checkGroup(req.GetGroup()); err != nil {
+		return nil, s.status("ResetOffsets", err)
+	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.ResetOffsetsResponse, error) {
@@ -347,10 +369,15 @@ func (s *service) resetOffsets(ctx context.Context, c *consumergroup.Coordinator
 			parts = append(parts, int32(i))
 		}
 	}
+	seen := make(map[int32]bool, len(parts))
 	for _, p := range parts {
 		if _, _, err := lookup(v, req.GetStream(), p); err != nil {
 			return nil, err
 		}
+		if seen[p] {
+			return nil, fmt.Errorf("%w: partitions: %d twice", ErrInvalidArgument, p)
+		}
+		seen[p] = true
 	}
 	st, err := c.PrepareReset(ctx, req.GetGroup(), req.GetStream())
 	if err != nil {
@@ -369,6 +396,9 @@ func (s *service) resetOffsets(ctx context.Context, c *consumergroup.Coordinator
 
 func (a *api) DeleteGroup(ctx context.Context, req *sluicev1.DeleteGroupRequest) (*sluicev1.DeleteGroupResponse, error) {
 	s := a.svc
+	if err := checkGroup(req.GetGroup()); err != nil {
+		return nil, s.status("DeleteGroup", err)
+	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	resp, err := coordinate(s, ctx, func(c *consumergroup.Coordinator) (*sluicev1.DeleteGroupResponse, error) {

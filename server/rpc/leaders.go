@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -171,8 +172,8 @@ func (s *service) askNode(ctx context.Context, addr string, ids []string) map[st
 // PartitionLeaders reports the leaders this node's replicas know.
 func (a *internalAPI) PartitionLeaders(_ context.Context, req *sluicev1.PartitionLeadersRequest) (*sluicev1.PartitionLeadersResponse, error) {
 	s := a.svc
-	if len(req.GetPartitions()) > maxLeadersAsked {
-		return nil, s.status("PartitionLeaders", ErrInvalidArgument)
+	if n := len(req.GetPartitions()); n > maxLeadersAsked {
+		return nil, s.status("PartitionLeaders", fmt.Errorf("%w: partitions: %d ids (at most %d)", ErrInvalidArgument, n, maxLeadersAsked))
 	}
 	resp := &sluicev1.PartitionLeadersResponse{Leaders: make([]*sluicev1.PartitionLeader, 0, len(req.GetPartitions()))}
 	for _, id := range req.GetPartitions() {

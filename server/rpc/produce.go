@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -88,13 +89,21 @@ func (s *service) produce(ctx context.Context, req *sluicev1.ProduceRequest) (*s
 	return resp, err
 }
 
+// maxBatchDecompressed bounds what a produced compressed batch may
+// decompress to: the least that the server's readers of a batch decode
+// (the log's timestamp search; queues and filtered fetches take 96 MiB).
+const maxBatchDecompressed = 64 << 20
+
 // validateBatch checks a produced batch before it goes anywhere: one
 // whole RecordBatch v2 with a good CRC, at least one record, no control
-// or transactional batch, and within the stream's limits. The record
-// limit applies to records as sent: each record of an uncompressed batch
-// (its encoded size, as the client measures it); a compressed batch is
-// held to the limit as a whole, as Kafka does, and its records are
-// measured only when the batch is larger than the limit.
+// or transactional batch, records that decode at consecutive offsets (a
+// CRC proves only that the bytes arrived as sent: records that do not
+// decode would be stored, and would fail every reader and queue at their
+// offset for good), and within the stream's limits. The record limit
+// applies to records as sent: each record of an uncompressed batch (its
+// encoded size, as the client measures it); a compressed batch is held to
+// the limit as a whole, as Kafka does, and its records are measured only
+// when the batch is larger than the limit.
 func validateBatch(b []byte, maxRecordBytes int32) (batch.Header, error) {
 	limit := int(maxRecordBytes)
 	if len(b) == 0 {
@@ -114,13 +123,26 @@ func validateBatch(b []byte, maxRecordBytes int32) (batch.Header, error) {
 		return h, fmt.Errorf("%w: no records", partition.ErrInvalidBatch)
 	case h.Control() || h.Transactional():
 		return h, fmt.Errorf("%w: control and transactional batches are not accepted", partition.ErrInvalidBatch)
+	case h.LastOffsetDelta != h.NumRecords-1:
+		// With records that decode (below), their offset deltas are
+		// then 0 to n-1: a producer's records take consecutive offsets.
+		return h, fmt.Errorf("%w: last offset delta %d for %d records, want %d", partition.ErrInvalidBatch,
+			h.LastOffsetDelta, h.NumRecords, h.NumRecords-1)
+	}
+	pooled := recordsPool.Get().(*[]batch.Record)
+	defer func() {
+		if cap(*pooled) <= maxPooledRecords {
+			clear((*pooled)[:cap(*pooled)]) // hold no batch's bytes
+			recordsPool.Put(pooled)
+		}
+	}()
+	recs, err := batch.DecodeRecords(b, (*pooled)[:0], max(maxBatchDecompressed, limit+partition.DefaultMaxBatchBytes))
+	*pooled = recs
+	if err != nil {
+		return h, fmt.Errorf("%w: %w", partition.ErrInvalidBatch, err)
 	}
 	if len(b)-batch.HeaderSize <= limit {
 		return h, nil // no record can be larger than the limit
-	}
-	recs, err := batch.DecodeRecords(b, nil, limit+partition.DefaultMaxBatchBytes)
-	if err != nil {
-		return h, fmt.Errorf("%w: %w", partition.ErrInvalidBatch, err)
 	}
 	for i := range recs {
 		if n := recordSize(&recs[i]); n > limit {
@@ -130,6 +152,13 @@ func validateBatch(b []byte, maxRecordBytes int32) (batch.Header, error) {
 	}
 	return h, nil
 }
+
+// recordsPool keeps the record slices validateBatch decodes into, so that
+// validating a batch does not allocate one per produce; slices of more
+// than maxPooledRecords records are dropped.
+var recordsPool = sync.Pool{New: func() any { return new([]batch.Record) }}
+
+const maxPooledRecords = 1 << 16
 
 // recordSize is a record's encoded size with its timestamp and offset
 // deltas taken as 0, as the client measures it for the same limit.

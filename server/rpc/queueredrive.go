@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,7 +52,7 @@ func (s *service) redriveEngine(ctx context.Context, v *metadata.View, q *metada
 func deadLetterOf(v *metadata.View, name string, part int32) (*metadata.Queue, *metadata.Partition, error) {
 	q := v.Queue(name)
 	if q == nil {
-		return nil, nil, fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, name)
+		return nil, nil, unknownQueue("queue", name)
 	}
 	if q.DeadLetterStream == "" {
 		return nil, nil, fmt.Errorf("%w: queue %q has no dead-letter stream", ErrInvalidArgument, name)
@@ -81,7 +82,11 @@ func (s *service) redrive(ctx context.Context, req *sluicev1.RedriveQueueRequest
 	}
 	v := s.node.Metadata()
 	if v.Queue(req.GetQueue()) == nil {
-		if err := s.confirmMissing(ctx, fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, req.GetQueue()), req.GetQueue(), true); err != nil {
+		notFound := unknownQueue("queue", req.GetQueue())
+		if !errors.Is(notFound, metadata.ErrQueueNotFound) {
+			return nil, notFound
+		}
+		if err := s.confirmMissing(ctx, notFound, req.GetQueue(), true); err != nil {
 			return nil, err
 		}
 		v = s.node.Metadata()

@@ -111,7 +111,7 @@ func stateName(q *metadata.Queue) string { return fmt.Sprintf("%s.%d", q.Name, q
 func queueOf(v *metadata.View, name string, part int32) (*metadata.Queue, *metadata.Partition, error) {
 	q := v.Queue(name)
 	if q == nil {
-		return nil, nil, fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, name)
+		return nil, nil, unknownQueue("queue", name)
 	}
 	if q.Cursor {
 		return nil, nil, fmt.Errorf("%w: subscription %q is read through a cursor, not received and acked: "+
@@ -119,6 +119,15 @@ func queueOf(v *metadata.View, name string, part int32) (*metadata.Queue, *metad
 	}
 	_, p, err := lookup(v, q.Stream, part)
 	return q, p, err
+}
+
+// unknownQueue is the error for a queue name v does not know: a bad
+// argument on field when no queue can have it, else ErrQueueNotFound.
+func unknownQueue(field, name string) error {
+	if err := metadata.ValidStreamName(field, name); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, name)
 }
 
 func (a *api) ReceiveMessages(ctx context.Context, req *sluicev1.ReceiveMessagesRequest) (*sluicev1.ReceiveMessagesResponse, error) {
@@ -306,6 +315,10 @@ func (a *api) NackMessages(ctx context.Context, req *sluicev1.NackMessagesReques
 	s := a.svc
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
+	// Checked in ms: a huge value would overflow the Duration.
+	if ms := req.GetDelayMs(); ms < 0 || ms > queue.MaxDelay.Milliseconds() {
+		return nil, s.status("NackMessages", fmt.Errorf("%w: delay_ms %d (0 to %d)", ErrInvalidArgument, ms, queue.MaxDelay.Milliseconds()))
+	}
 	d := time.Duration(req.GetDelayMs()) * time.Millisecond
 	res, err := s.receiptCall(ctx, req.GetQueue(), req.GetPartition(), req.GetReceipts(), "NackMessages",
 		func(e *queue.Engine, receipts []string) []error {
@@ -321,6 +334,9 @@ func (a *api) ExtendMessages(ctx context.Context, req *sluicev1.ExtendMessagesRe
 	s := a.svc
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
+	if ms := req.GetVisibilityMs(); ms < 0 || ms > queue.MaxVisibility.Milliseconds() {
+		return nil, s.status("ExtendMessages", fmt.Errorf("%w: visibility_ms %d (0 to %d)", ErrInvalidArgument, ms, queue.MaxVisibility.Milliseconds()))
+	}
 	d := time.Duration(req.GetVisibilityMs()) * time.Millisecond
 	res, err := s.receiptCall(ctx, req.GetQueue(), req.GetPartition(), req.GetReceipts(), "ExtendMessages",
 		func(e *queue.Engine, receipts []string) []error {
@@ -370,11 +386,23 @@ func (a *api) CreateQueue(ctx context.Context, req *sluicev1.CreateQueueRequest)
 		return nil, s.status("CreateQueue", fmt.Errorf("%w: retention_ms %d: only for a stream create_stream creates, 0 or more",
 			ErrInvalidArgument, req.GetRetentionMs()))
 	}
+	if req.GetPartitions() < 0 || req.GetPartitions() != 0 && !req.GetCreateStream() {
+		return nil, s.status("CreateQueue", fmt.Errorf("%w: partitions %d: only for a stream create_stream creates, 0 (for 1) or more",
+			ErrInvalidArgument, req.GetPartitions()))
+	}
 	if req.GetRetentionMs() != 0 && s.node.Metadata().Stream(qm.GetStream()) != nil {
 		return nil, s.status("CreateQueue", fmt.Errorf("%w: stream %q exists: set its retention with AlterStream, not with the queue",
 			ErrInvalidArgument, qm.GetStream()))
 	}
+	c := metadata.CreateQueue{Name: qm.GetName(), Stream: qm.GetStream(), VisibilityTimeoutMs: qm.GetVisibilityTimeoutMs(),
+		MaxReceives: qm.GetMaxReceives(), DeadLetterStream: qm.GetDeadLetterStream(), DelayMs: qm.GetDelayMs(), FIFO: qm.GetFifo(),
+		Filter: qm.GetFilter(), Subscription: qm.GetSubscription(), Cursor: qm.GetCursor()}
 	if req.GetCreateStream() && s.node.Metadata().Stream(qm.GetStream()) == nil {
+		// A queue refused after its stream was made would leave the
+		// stream behind: check what can be checked first.
+		if err := s.checkCreateQueue(ctx, c); err != nil {
+			return nil, s.status("CreateQueue", err)
+		}
 		parts := req.GetPartitions()
 		if parts == 0 {
 			parts = 1
@@ -384,9 +412,6 @@ func (a *api) CreateQueue(ctx context.Context, req *sluicev1.CreateQueueRequest)
 			return nil, err
 		}
 	}
-	c := metadata.CreateQueue{Name: qm.GetName(), Stream: qm.GetStream(), VisibilityTimeoutMs: qm.GetVisibilityTimeoutMs(),
-		MaxReceives: qm.GetMaxReceives(), DeadLetterStream: qm.GetDeadLetterStream(), DelayMs: qm.GetDelayMs(), FIFO: qm.GetFifo(),
-		Filter: qm.GetFilter(), Subscription: qm.GetSubscription(), Cursor: qm.GetCursor()}
 	q, err := s.node.CreateQueue(ctx, c)
 	if leader, ok := metaNotLeader(err); ok {
 		resp, err := forward(s, ctx, "metadata group", leader, func(ctx context.Context, cc *grpc.ClientConn) (*sluicev1.CreateQueueResponse, error) {
@@ -403,6 +428,26 @@ func (a *api) CreateQueue(ctx context.Context, req *sluicev1.CreateQueueRequest)
 	}
 	s.log.Info("rpc: queue created", "queue", q.Name, "stream", q.Stream)
 	return &sluicev1.CreateQueueResponse{Queue: queueMsg(q)}, nil
+}
+
+// checkCreateQueue checks c before its stream is created: its fields
+// (metadata.EncodeCreateQueue validates them), a name in use, and a
+// dead-letter stream that does not exist.
+func (s *service) checkCreateQueue(ctx context.Context, c metadata.CreateQueue) error {
+	if _, err := metadata.EncodeCreateQueue(c); err != nil {
+		return err
+	}
+	v := s.node.Metadata()
+	if v.Queue(c.Name) != nil {
+		return fmt.Errorf("%w: %q", metadata.ErrQueueExists, c.Name)
+	}
+	if c.DeadLetterStream != "" && v.Stream(c.DeadLetterStream) == nil {
+		notFound := fmt.Errorf("%w: %q, the dead-letter stream of queue %q", metadata.ErrStreamNotFound, c.DeadLetterStream, c.Name)
+		if err := s.confirmMissing(ctx, notFound, c.DeadLetterStream, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // codeOfErr returns the wire code of a status error.
@@ -448,7 +493,7 @@ func (a *api) DescribeQueue(ctx context.Context, req *sluicev1.DescribeQueueRequ
 	v := s.node.Metadata()
 	q := v.Queue(req.GetName())
 	if q == nil {
-		return nil, s.status("DescribeQueue", fmt.Errorf("%w: %q", metadata.ErrQueueNotFound, req.GetName()))
+		return nil, s.status("DescribeQueue", unknownQueue("name", req.GetName()))
 	}
 	out := &sluicev1.DescribeQueueResponse{Queue: queueMsg(q)}
 	if st := v.Stream(q.Stream); st != nil && !q.Cursor { // a cursor's position is its group's

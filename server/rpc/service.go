@@ -173,10 +173,14 @@ func (s *service) status(method string, err error) error {
 	return toStatus(s.log, method, err, s.clientAddr)
 }
 
-// lookup finds partition part of stream name in v.
+// lookup finds partition part of stream name in v. A name no stream can
+// have is a bad argument (field "stream"), not an unknown stream.
 func lookup(v *metadata.View, name string, part int32) (*metadata.Stream, *metadata.Partition, error) {
 	st := v.Stream(name)
 	if st == nil {
+		if err := metadata.ValidStreamName("stream", name); err != nil {
+			return nil, nil, err
+		}
 		return nil, nil, fmt.Errorf("%w: %q", metadata.ErrStreamNotFound, name)
 	}
 	if part < 0 || int(part) >= len(st.Partitions) {
