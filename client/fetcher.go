@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/sluicedb/sluice/api/sluicev1"
 	"github.com/sluicedb/sluice/batch"
@@ -176,6 +177,12 @@ func decodeBatches(key sinkKey, b []byte, from int64, maxDecompressed int) ([]Re
 		size := h.Size()
 		if size > len(b) {
 			break
+		}
+		// The base offset is outside the CRC: offsets below 0, or up to
+		// MaxInt64 (the position after them would wrap), are corrupt.
+		if h.BaseOffset < 0 || h.BaseOffset > math.MaxInt64-1-int64(h.LastOffsetDelta) {
+			return nil, from, corrupt(key, h.BaseOffset, fmt.Errorf("%w: offsets %d+%d out of range",
+				batch.ErrCorrupt, h.BaseOffset, h.LastOffsetDelta))
 		}
 		if h.LastOffset() >= from && !h.Control() {
 			scratch, err = batch.DecodeRecords(b[:size], scratch[:0], maxDecompressed)

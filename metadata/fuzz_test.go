@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/sluicedb/sluice/replication"
@@ -167,6 +168,51 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			if !bytes.Equal(again, in) {
 				t.Fatalf("round trip differs")
 			}
+		}
+	})
+}
+
+// FuzzParseHashKey: a hash key parses only as a decimal number below
+// 2^128, which FormatHashKey prints back in its shortest form; anything
+// else is a *ValidationError.
+func FuzzParseHashKey(f *testing.F) {
+	for _, s := range []string{"", "0", "007", "340282366920938463463374607431768211455",
+		"340282366920938463463374607431768211456", "0340282366920938463463374607431768211455", "-1", "+1", "1e3", " 1", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParseHashKey(s)
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("ParseHashKey(%q): %v is not a *ValidationError", s, err)
+			}
+			return
+		}
+		text := FormatHashKey(k)
+		if strings.TrimLeft(s, "0") != strings.TrimLeft(text, "0") {
+			t.Fatalf("ParseHashKey(%q) prints as %q", s, text)
+		}
+		if again, err := ParseHashKey(text); err != nil || again != k {
+			t.Fatalf("ParseHashKey(%q) = %x; %q parses to %x, %v", s, k, text, again, err)
+		}
+	})
+}
+
+// FuzzParsePartitionID: a partition id parses only in the canonical form
+// PartitionID makes.
+func FuzzParsePartitionID(f *testing.F) {
+	for _, s := range []string{"", "s1-p0", "s18446744073709551615-p9223372036854775807", "s01-p0", "s1-p-1", "s1-p+1",
+		"s1-p0-p1", "p1-s0", "s-p", "s1-p0\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		stream, index, ok := parsePartitionID(id)
+		if !ok {
+			return
+		}
+		if index < 0 || PartitionID(stream, index) != id {
+			t.Fatalf("parsePartitionID(%q) = %d, %d", id, stream, index)
 		}
 	})
 }

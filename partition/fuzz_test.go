@@ -201,3 +201,86 @@ func FuzzDecodeQueueTable(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeOffsetTable(f *testing.F) {
+	offs := offsetTable{
+		"a": {Group: "a", Incarnation: 1, Generation: 2, Offset: 3, Metadata: "m", CommitTime: 99},
+		"b": {Group: "b", Incarnation: 4},
+	}
+	full := offs.appendTo(nil)
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(full)
+	f.Add(full[:len(full)-1])
+	f.Add(append(bytes.Clone(full), 7))
+	long := offsetTable{"g": {Group: strings.Repeat("g", MaxGroupBytes), Incarnation: 1,
+		Metadata: strings.Repeat("m", MaxOffsetMetadataBytes)}}
+	f.Add(long.appendTo(nil))
+	// Out of order, and over the group length limit.
+	entry := func(g string) []byte { return offsetTable{g: offs[g]}.appendTo(nil)[4:] }
+	f.Add(slices.Concat([]byte{0, 0, 0, 2}, entry("b"), entry("a")))
+	f.Add(offsetTable{"g": {Group: strings.Repeat("g", MaxGroupBytes+1), Incarnation: 1}}.appendTo(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tab, rest, err := decodeOffsetTable(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		enc := tab.appendTo(nil)
+		if !bytes.Equal(enc, b[:len(b)-len(rest)]) || int64(len(enc)) != tab.size() {
+			t.Fatalf("round trip differs")
+		}
+		for g, e := range tab {
+			if g != e.Group {
+				t.Fatalf("entry of %q holds group %q", g, e.Group)
+			}
+		}
+	})
+}
+
+func FuzzDecodeProducers(f *testing.F) {
+	p := producers{}
+	p.record(headerOf(f, idempotent(f, 3, 1, 0, 2)), 99)
+	p.record(headerOf(f, idempotent(f, 9, 0, 5, 1)), 100)
+	full := p.appendTo(nil)
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 1})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(full)
+	f.Add(full[:len(full)-1])
+	f.Add(append(bytes.Clone(full), 1))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, rest, err := decodeProducers(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		if !bytes.Equal(p.appendTo(nil), b[:len(b)-len(rest)]) {
+			t.Fatalf("round trip differs")
+		}
+	})
+}
+
+// FuzzParseSnapshotID: a snapshot directory name parses only in the
+// canonical form, which its id prints back.
+func FuzzParseSnapshotID(f *testing.F) {
+	for _, s := range []string{"", "1-2-3", "0-0-0", "01-2-3", "1-2", "1-2-3-4", "+1-2-3", "-1-2",
+		"18446744073709551615-18446744073709551615-18446744073709551615", "18446744073709551616-0-0", "1-2-3.tmp"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		id, ok := parseSnapshotID(name)
+		if !ok {
+			return
+		}
+		if id.String() != name {
+			t.Fatalf("parseSnapshotID(%q) = %v, which prints as %q", name, id, id.String())
+		}
+	})
+}

@@ -170,3 +170,32 @@ func checkSegment(t *testing.T, s *Segment) {
 		t.Fatalf("read up to %d, next offset %d", off, s.NextOffset())
 	}
 }
+
+// FuzzParseLogName: a .log file name parses to a base offset of 0 or
+// more, whose file name parses back to it; every base offset's file name
+// parses back to it.
+func FuzzParseLogName(f *testing.F) {
+	for _, s := range []string{"", ".log", "00000000000000000000.log", "00000000000000000042.log",
+		"09223372036854775807.log", "09223372036854775808.log", "-0000000000000000001.log", "00000000000000000042.index",
+		"0000000000000000042.log", "000000000000000000042.log", "00000000000000000042.log.broken", "+0000000000000000042.log"} {
+		f.Add(s, int64(42))
+	}
+	f.Add("", int64(math.MaxInt64))
+	f.Fuzz(func(t *testing.T, name string, base int64) {
+		if base >= 0 {
+			if got, ok := ParseLogName(FileName(base, LogSuffix)); !ok || got != base {
+				t.Fatalf("ParseLogName(%q) = %d, %v", FileName(base, LogSuffix), got, ok)
+			}
+		}
+		got, ok := ParseLogName(name)
+		if !ok {
+			return
+		}
+		if got < 0 {
+			t.Fatalf("ParseLogName(%q) = %d", name, got)
+		}
+		if FileName(got, LogSuffix) != name {
+			t.Fatalf("ParseLogName(%q) = %d, whose file is %q", name, got, FileName(got, LogSuffix))
+		}
+	})
+}

@@ -58,8 +58,8 @@ func ParseLogName(name string) (int64, bool) {
 		return 0, false
 	}
 	base, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || base < 0 {
-		return 0, false
+	if err != nil || base < 0 || FileName(base, LogSuffix) != name {
+		return 0, false // "+0000000000000000042.log" is not the file of 42
 	}
 	return base, true
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -102,7 +103,11 @@ func parseRecordKey(k []byte) (string, bool) {
 	if w <= 0 || n != uint64(len(k)-2-w) {
 		return "", false
 	}
-	return string(k[1+w : len(k)-1]), true
+	id := string(k[1+w : len(k)-1])
+	if !bytes.Equal(recordKey(id), k) {
+		return "", false // an overlong length: not a key recordKey writes
+	}
+	return id, true
 }
 
 // loadRecords reads every replica record of db.

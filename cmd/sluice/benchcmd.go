@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,8 +77,8 @@ func loadWorkload(c *cli.Context, path string) (*bench.Workload, error) {
 		w.WarmupDurationMinutes = c.Duration("warmup").Minutes()
 	}
 	if c.IsSet("rate") {
-		if r := c.Float64("rate"); r < 0 {
-			return nil, usagef("--rate %g: want >= 0", r)
+		if r := c.Float64("rate"); !(r >= 0) || math.IsInf(r, 1) {
+			return nil, usagef("--rate %g: want a number >= 0", r)
 		}
 		w.ProducerRate = c.Float64("rate")
 	}
@@ -192,8 +194,8 @@ func parsePids(vals []string) ([]bench.Process, error) {
 	var out []bench.Process
 	for _, v := range vals {
 		name, pid, ok := strings.Cut(v, "=")
-		var n int
-		if _, err := fmt.Sscanf(pid, "%d", &n); !ok || name == "" || err != nil || n <= 0 {
+		n, err := strconv.Atoi(pid) // all of it: Sscanf took "12abc" as 12
+		if !ok || name == "" || err != nil || n <= 0 {
 			return nil, usagef("--pid %q: want NAME=PID", v)
 		}
 		out = append(out, bench.Process{Name: name, PID: n})

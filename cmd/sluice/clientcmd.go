@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -51,8 +52,8 @@ func parseServers(s string) ([]string, error) {
 		if a == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return nil, usagef("--server %q: %q is not host:port", s, a)
+		if !validHostPort(a) {
+			return nil, usagef("--server %q: %q is not host:port (with a port 1-65535)", s, a)
 		}
 		out = append(out, a)
 	}
@@ -60,6 +61,17 @@ func parseServers(s string) ([]string, error) {
 		return nil, usagef("--server: no address given")
 	}
 	return out, nil
+}
+
+// validHostPort reports whether a is host:port with a port number in
+// 1..65535 (the host may be empty: this machine).
+func validHostPort(a string) bool {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return false
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && p > 0
 }
 
 // connect returns a client of the cluster named by --server. The caller

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -108,7 +107,7 @@ func parseDialVia(entries []string) (map[string]string, error) {
 				return nil, usagef("--dial-via %q: want ADDR=VIA (host:port=host:port)", item)
 			}
 			for _, a := range []string{from, to} {
-				if _, port, err := net.SplitHostPort(a); err != nil || port == "" || port == "0" {
+				if !validHostPort(a) {
 					return nil, usagef("--dial-via %q: %q is not host:port with a port", item, a)
 				}
 			}
@@ -166,7 +165,7 @@ func parseBootstrapPeer(item string, self server.Peer) (server.Peer, error) {
 		return server.Peer{}, fmt.Errorf("want ID=RAFT-HOST:PORT/CLIENT-HOST:PORT (the client address is missing)")
 	}
 	for _, a := range []string{raft, clientAddr} {
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" || port == "0" {
+		if !validHostPort(a) {
 			return server.Peer{}, fmt.Errorf("%q is not host:port", a)
 		}
 	}

@@ -54,13 +54,23 @@ func dev(c *cli.Context) error {
 	if err := checkArgs(c); err != nil {
 		return err
 	}
-	if n := c.Int("nodes"); n < 1 || n > 99 {
+	n := c.Int("nodes")
+	if n < 1 || n > 99 {
 		return usagef("dev: --nodes %d: want 1 to 99", n)
 	}
-	for _, f := range []string{"log-format", "log-level"} {
-		if strings.ContainsAny(c.String(f), " \t\n") || c.String(f) == "" {
-			return usagef("dev: --%s %q", f, c.String(f))
+	if p := c.Int("base-port"); p < 0 || p > 65536-n {
+		return usagef("dev: --base-port %d: want 0 (free ports) or 1 to %d", p, 65536-n)
+	}
+	for _, f := range []string{"timeout", "stop-timeout"} {
+		if d := c.Duration(f); d <= 0 {
+			return usagef("dev: --%s %s: want a positive duration", f, d)
 		}
+	}
+	// The nodes get --log-format and --log-level: check them as sluice
+	// server does, rather than start nodes that refuse them (dev has no
+	// --log-file, so no file is opened).
+	if _, _, err := newLogger(c, io.Discard); err != nil {
+		return err
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/sluicedb/sluice/bench"
 	"github.com/sluicedb/sluice/bench/localnats"
 	"github.com/sluicedb/sluice/client"
@@ -42,10 +44,11 @@ var errInterrupted = errors.New("interrupted")
 // exitCode classifies err.
 func exitCode(err error) int {
 	var ue *usageError
+	var ce cli.ExitCoder // urfave/cli's help: "No help topic for 'X'" (sluice help X)
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ce):
 		return exitUsage
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted

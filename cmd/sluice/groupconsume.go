@@ -38,6 +38,9 @@ func parseGroupConsume(c *cli.Context) (groupConsumeOptions, error) {
 	if o.group == "" {
 		return o, usagef("--group: empty group name")
 	}
+	if err := consumergroup.ValidGroupName(o.group); err != nil {
+		return o, usagef("--group %q: %v", o.group, err)
+	}
 	if c.IsSet("partition") {
 		return o, usagef("--partition cannot be used with --group: the group assigns the partitions")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/metadata"
 )
 
 func produceCommand() *cli.Command {
@@ -58,7 +59,7 @@ type produceOptions struct {
 }
 
 func parseProduceOptions(c *cli.Context) (produceOptions, error) {
-	o := produceOptions{stream: c.Args().First(), partition: int32(c.Int("partition")), keySep: c.String("key-separator")}
+	o := produceOptions{stream: c.Args().First(), keySep: c.String("key-separator")}
 	if err := checkArgs(c, "STREAM"); err != nil {
 		return o, err
 	}
@@ -81,9 +82,11 @@ func parseProduceOptions(c *cli.Context) (produceOptions, error) {
 		}
 		o.headers = append(o.headers, client.Header{Key: k, Value: []byte(v)})
 	}
-	if o.partition < client.AnyPartition {
-		return o, usagef("--partition %d: want a partition number (0 or more)", o.partition)
+	// Checked before it narrows to int32: 1<<32 is not partition 0.
+	if p := c.Int("partition"); p != client.AnyPartition && (p < 0 || p >= metadata.MaxPartitions) {
+		return o, usagef("--partition %d: want a partition number (0 to %d)", p, metadata.MaxPartitions-1)
 	}
+	o.partition = int32(c.Int("partition"))
 	switch f := c.String("format"); f {
 	case "text":
 	case "json":

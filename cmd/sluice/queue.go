@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/consumergroup"
 )
 
 // Limits the queue commands check before asking the cluster (the
@@ -97,6 +98,9 @@ func parseDelivery(c *cli.Context, cfg *client.QueueConfig) error {
 	if cfg.MaxReceives > 0 && cfg.DeadLetterStream == "" {
 		return usagef("--max-receives needs --dead-letter: the stream where such messages go")
 	}
+	if cfg.DeadLetterStream != "" && cfg.MaxReceives == 0 {
+		return usagef("--dead-letter needs --max-receives: no message goes there without it")
+	}
 	if cfg.Delay = c.Duration("delay"); cfg.Delay < 0 || cfg.Delay > client.MaxMessageDelay {
 		return usagef("--delay %v: want 0 to %v", cfg.Delay, client.MaxMessageDelay)
 	}
@@ -104,6 +108,9 @@ func parseDelivery(c *cli.Context, cfg *client.QueueConfig) error {
 	if c.IsSet("filter") {
 		if cfg.Filter = c.String("filter"); !json.Valid([]byte(cfg.Filter)) {
 			return usagef("--filter %q: not JSON (want a filter policy such as {\"headers.type\": [\"order\"]})", cfg.Filter)
+		}
+		if _, err := consumergroup.ParseFilter(cfg.Filter); err != nil {
+			return usagef("--filter %q: %v", cfg.Filter, err)
 		}
 	}
 	return nil
@@ -144,8 +151,9 @@ func queueCreate(c *cli.Context) error {
 		return err
 	}
 	if c.IsSet("partitions") {
-		if cfg.Partitions = c.Int("partitions"); cfg.Partitions < 1 {
-			return usagef("--partitions %d: want at least 1", cfg.Partitions)
+		cfg.Partitions = c.Int("partitions")
+		if err := checkStreamSize(cfg.Partitions, 0); err != nil {
+			return err
 		}
 	}
 	cfg.CreateStream = cfg.Stream == "" || cfg.Partitions > 0

@@ -98,6 +98,11 @@ func decodeRecordJSON(line []byte, rec *client.Record) error {
 		if rec.Timestamp, err = time.Parse(time.RFC3339Nano, j.Timestamp); err != nil {
 			return fmt.Errorf("timestamp %q is not RFC 3339", j.Timestamp)
 		}
+		// consume -o json prints it in UTC: it must have a year RFC 3339
+		// can write there ("0000-01-01T00:30:00+01:00" is in year -1).
+		if y := rec.Timestamp.UTC().Year(); y < 0 || y > 9999 {
+			return fmt.Errorf("timestamp %q is not within the years 0000 to 9999 in UTC", j.Timestamp)
+		}
 	}
 	rec.Headers = nil
 	for _, k := range slices.Sorted(maps.Keys(j.Headers)) {

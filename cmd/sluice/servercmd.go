@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sluicedb/sluice/log"
 	"github.com/sluicedb/sluice/replication"
 	"github.com/sluicedb/sluice/server"
 	"github.com/sluicedb/sluice/server/rpc"
@@ -24,6 +25,7 @@ const (
 	defaultClientAddr      = "127.0.0.1:7070"
 	defaultShutdownTimeout = 30 * time.Second
 	defaultMinFreeSpace    = "512MiB"
+	minSegmentBytes        = 64 << 10 // smaller segments are files for a handful of batches
 )
 
 // serverFlags are the flags of sluice server; each also reads SLUICE_<NAME>.
@@ -124,6 +126,17 @@ func readServerFlags(c *cli.Context) (serverSetup, error) {
 	case s.pprof && s.httpAddr == "":
 		return s, usagef("server: --pprof needs --http-addr")
 	}
+	for _, f := range []string{"raft-addr", "client-addr", "advertise-client-addr", "http-addr"} {
+		if v := c.String(f); v != "" && !validHostPort(v) {
+			return s, usagef("server: --%s %q: want host:port with a port 1-65535", f, v)
+		}
+	}
+	for _, f := range []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout",
+		"balance-interval", "retention-interval"} {
+		if d := c.Duration(f); d < 0 {
+			return s, usagef("server: --%s %s: must not be negative (0 takes the default)", f, d)
+		}
+	}
 	if cfg.ClientAddr == "" {
 		cfg.ClientAddr = s.clientAddr
 	}
@@ -137,6 +150,9 @@ func readServerFlags(c *cli.Context) (serverSetup, error) {
 	if v := c.String("segment-bytes"); v != "" {
 		if cfg.SegmentBytes, err = parseBytes(v); err != nil {
 			return s, usagef("--segment-bytes: %v", err)
+		}
+		if cfg.SegmentBytes < minSegmentBytes || cfg.SegmentBytes > log.MaxSegmentBytes {
+			return s, usagef("--segment-bytes %s: want %s to %s", v, formatBytes(minSegmentBytes), formatBytes(log.MaxSegmentBytes))
 		}
 	}
 	if cfg.MinFreeBytes, err = parseBytes(c.String("min-free-space")); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/metadata"
 )
 
 func clusterCommand() *cli.Command {
@@ -137,16 +138,15 @@ func streamCreate(c *cli.Context) error {
 	if !c.IsSet("partitions") {
 		return usagef("stream create: --partitions is required")
 	}
-	if cfg.Partitions = c.Int("partitions"); cfg.Partitions < 1 {
-		return usagef("--partitions %d: want at least 1", cfg.Partitions)
-	}
-	if cfg.ReplicationFactor = c.Int("replicas"); cfg.ReplicationFactor < 0 {
-		return usagef("--replicas %d: want at least 1", cfg.ReplicationFactor)
+	cfg.Partitions, cfg.ReplicationFactor = c.Int("partitions"), c.Int("replicas")
+	if err := checkStreamSize(cfg.Partitions, cfg.ReplicationFactor); err != nil {
+		return err
 	}
 	if c.IsSet("max-record-bytes") {
 		n, err := parseBytes(c.String("max-record-bytes"))
-		if err != nil || n > 1<<30 {
-			return usagef("--max-record-bytes: %q is not a size up to 1GiB", c.String("max-record-bytes"))
+		if err != nil || n < 1 || n > metadata.MaxRecordBytesLimit {
+			return usagef("--max-record-bytes: %q is not a size from 1B to %s", c.String("max-record-bytes"),
+				formatBytes(metadata.MaxRecordBytesLimit))
 		}
 		cfg.MaxRecordBytes = int(n)
 	}
@@ -162,6 +162,22 @@ func streamCreate(c *cli.Context) error {
 			s.Name, plural(len(s.Partitions), "partition"), s.ReplicationFactor, formatRetention(s.Retention), formatBytes(s.RetentionBytes))
 		return err
 	})
+}
+
+// checkStreamSize checks --partitions (1..metadata.MaxPartitions) and
+// --replicas (0: the default, else 1..metadata.MaxReplicationFactor) of
+// a stream to create: the cluster's limits, checked before asking it
+// (and before the client narrows them to int32).
+func checkStreamSize(partitions, replicas int) error {
+	switch {
+	case partitions < 1:
+		return usagef("--partitions %d: want at least 1", partitions)
+	case partitions > metadata.MaxPartitions:
+		return usagef("--partitions %d: want at most %d", partitions, metadata.MaxPartitions)
+	case replicas < 0 || replicas > metadata.MaxReplicationFactor:
+		return usagef("--replicas %d: want 1 to %d (0: the default)", replicas, metadata.MaxReplicationFactor)
+	}
+	return nil
 }
 
 func streamList(c *cli.Context) error {

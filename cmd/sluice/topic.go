@@ -68,11 +68,8 @@ func topicCreate(c *cli.Context) error {
 		return err
 	}
 	cfg := client.StreamConfig{Name: c.Args().First(), Partitions: c.Int("partitions"), ReplicationFactor: c.Int("replicas")}
-	if cfg.Partitions < 1 {
-		return usagef("--partitions %d: want at least 1", cfg.Partitions)
-	}
-	if cfg.ReplicationFactor < 0 {
-		return usagef("--replicas %d: want at least 1", cfg.ReplicationFactor)
+	if err := checkStreamSize(cfg.Partitions, cfg.ReplicationFactor); err != nil {
+		return err
 	}
 	if c.IsSet("retention") {
 		if cfg.Retention, err = parseRetention(c.String("retention")); err != nil {
@@ -105,6 +102,14 @@ func topicSubscribe(c *cli.Context) error {
 		return err
 	}
 	cfg := client.QueueConfig{Stream: c.Args().Get(0), Name: c.Args().Get(1), Subscription: true, Cursor: c.Bool("cursor")}
+	if cfg.Cursor {
+		for _, f := range []string{"visibility", "max-receives", "dead-letter", "delay", "fifo"} {
+			if c.IsSet(f) {
+				return usagef("--cursor does not go with --%s: a cursor subscription is read in order by its consumer group, "+
+					"with no per-message delivery settings", f)
+			}
+		}
+	}
 	if err := parseDelivery(c, &cfg); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +22,10 @@ func parseRetention(s string) (time.Duration, error) {
 	orig := s
 	var days time.Duration
 	if i := strings.IndexByte(s, 'd'); i > 0 {
+		// At most what a Duration holds (106751 days): more wrapped to a
+		// negative retention.
 		n, err := strconv.ParseUint(s[:i], 10, 31)
-		if err != nil {
+		if err != nil || n > math.MaxInt64/uint64(24*time.Hour) {
 			return 0, fmt.Errorf("%q is not a duration such as 7d, 36h or 90m", orig)
 		}
 		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
@@ -31,7 +34,7 @@ func parseRetention(s string) (time.Duration, error) {
 		}
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
+	if err != nil || d < 0 || d > math.MaxInt64-days {
 		return 0, fmt.Errorf("%q is not a duration such as 7d, 36h or 90m", orig)
 	}
 	return days + d, nil

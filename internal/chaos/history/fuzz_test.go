@@ -62,3 +62,50 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadAll reads a whole history. Properties: no panic; an error is a
+// *DecodeError; the ops read (all of them, or those before the error)
+// pass ValidateHistory; and a history read whole writes and reads back
+// equal.
+func FuzzReadAll(f *testing.F) {
+	var buf bytes.Buffer
+	ops := everyKind()
+	if err := WriteAll(&buf, ops); err != nil {
+		f.Fatal(err)
+	}
+	valid := buf.String()
+	lines := strings.Split(strings.TrimSpace(valid), "\n")
+	f.Add([]byte(""))
+	f.Add([]byte(valid))
+	f.Add([]byte(valid + lines[0] + "\n")) // an id used twice
+	f.Add([]byte(lines[0] + "\n\n  \n" + lines[1]))
+	f.Add([]byte(valid[:len(valid)/2]))
+	for _, l := range lines {
+		if strings.Contains(l, `"produce"`) {
+			f.Add([]byte(l + "\n" + strings.Replace(l, `"id":`, `"id":1`, 1))) // a value produced twice
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ops, err := ReadAll(bytes.NewReader(data))
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v (%T) is not a *DecodeError", err, err)
+			}
+		}
+		if verr := ValidateHistory(ops); verr != nil {
+			t.Fatalf("ReadAll returned %d ops (error %v) that ValidateHistory refuses: %v", len(ops), err, verr)
+		}
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if err := WriteAll(&out, ops); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		back, err := ReadAll(&out)
+		if err != nil || len(back) != len(ops) || len(ops) > 0 && !reflect.DeepEqual(back, ops) {
+			t.Fatalf("round trip of %d ops: %d, %v", len(ops), len(back), err)
+		}
+	})
+}
