@@ -23,7 +23,9 @@ func TestLatestConfiguration(t *testing.T) {
 	confEntry := func(index uint64, c raft.Configuration) *raft.Log {
 		return &raft.Log{Index: index, Term: 1, Type: raft.LogConfiguration, Data: raft.EncodeConfiguration(c)}
 	}
-	cmd := func(index uint64) *raft.Log { return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: []byte("x")} }
+	cmd := func(index uint64) *raft.Log {
+		return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: []byte("x")}
+	}
 	snap := func(index uint64, c raft.Configuration) []*raft.SnapshotMeta {
 		return []*raft.SnapshotMeta{{Index: index + 5, ConfigurationIndex: index, Configuration: c}}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -332,9 +333,11 @@ func finalRead(t *testing.T, ctx context.Context, c *proccluster.Cluster, rec *h
 }
 
 // nemesis injects one fault at a time until d passes: SIGKILL then
-// restart, SIGSTOP then SIGCONT, or isolating a node in the mesh then
-// healing; each held 1-4 s, with 1-3 s of calm between. It returns the
-// number of faults.
+// restart, SIGSTOP then SIGCONT, isolating a node in the mesh (refused
+// connections), blackholing it (connections stay open and lose every
+// byte: only timeouts notice) or slowing its links (50-250 ms each way,
+// with jitter), then healing; each held 1-4 s, with 1-3 s of calm
+// between. It returns the number of faults.
 func nemesis(t *testing.T, ctx context.Context, c *proccluster.Cluster, mesh *netproxy.Mesh, rec *history.Recorder,
 	seed uint64, d time.Duration) int {
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -355,7 +358,7 @@ func nemesis(t *testing.T, ctx context.Context, c *proccluster.Cluster, mesh *ne
 		sleep(time.Second, 3*time.Second)
 		i := rng.IntN(3)
 		id := c.Addrs()[i].ID
-		switch rng.IntN(3) {
+		switch rng.IntN(5) {
 		case 0:
 			fault(history.FaultKill, id, "")
 			if err := c.Kill(i); err != nil {
@@ -386,6 +389,31 @@ func nemesis(t *testing.T, ctx context.Context, c *proccluster.Cluster, mesh *ne
 				t.Errorf("heal: %v", err)
 			}
 			fault(history.FaultHeal, id, "")
+		case 3:
+			fault(history.FaultPartition, id, "blackholed")
+			others := slices.DeleteFunc(mesh.Nodes(), func(n string) bool { return n == id })
+			if err := errors.Join(mesh.SetFault(netproxy.FaultBlackhole, []string{id}, others),
+				mesh.SetFault(netproxy.FaultBlackhole, others, []string{id})); err != nil {
+				t.Errorf("blackhole %s: %v", id, err)
+			}
+			sleep(time.Second, 4*time.Second)
+			if err := mesh.HealAll(); err != nil {
+				t.Errorf("heal: %v", err)
+			}
+			fault(history.FaultHeal, id, "")
+		case 4:
+			d := 50*time.Millisecond + time.Duration(rng.Int64N(int64(200*time.Millisecond)))
+			fault(history.FaultOther, id, fmt.Sprintf("links delayed %v + up to 50ms", d))
+			others := slices.DeleteFunc(mesh.Nodes(), func(n string) bool { return n == id })
+			if err := errors.Join(mesh.SetDelay(d, 50*time.Millisecond, []string{id}, others),
+				mesh.SetDelay(d, 50*time.Millisecond, others, []string{id})); err != nil {
+				t.Errorf("delay %s: %v", id, err)
+			}
+			sleep(time.Second, 4*time.Second)
+			if err := mesh.HealAll(); err != nil {
+				t.Errorf("heal: %v", err)
+			}
+			fault(history.FaultHeal, id, "delay over")
 		}
 		n++
 	}

@@ -186,7 +186,9 @@ func TestCorruptSegmentRepair(t *testing.T) {
 	if info, err = cl.DescribeStream(ctx, stream); err != nil {
 		t.Fatal(err)
 	}
-	waitReplicaHW(t, c, victim, stream, info.Partitions[0].HighWatermark)
+	for i := range c.Addrs() {
+		waitReplicaHW(t, c, i, stream, info.Partitions[0].HighWatermark)
+	}
 	// Stopped cleanly, every replica holds the same segment bytes.
 	c.Close()
 	var want []byte
