@@ -40,7 +40,7 @@ const (
 	DefaultRequestTimeout  = 30 * time.Second
 	DefaultMetadataMaxAge  = time.Minute
 	DefaultRetryBackoff    = 100 * time.Millisecond
-	DefaultMaxRetryBackoff = 2 * time.Second
+	DefaultMaxRetryBackoff = 500 * time.Millisecond
 
 	// maxRecvMsgSize bounds one response: a fetch returns at least one
 	// whole batch, and a batch may hold a record of up to 64 MiB.
@@ -61,7 +61,7 @@ type Config struct {
 	// error forces it earlier (default 1m).
 	MetadataMaxAge time.Duration
 	// RetryBackoff and MaxRetryBackoff bound the exponential backoff
-	// between retries of retriable errors (defaults 100ms and 2s).
+	// between retries of retriable errors (defaults 100ms and 500ms).
 	RetryBackoff, MaxRetryBackoff time.Duration
 	// DialOptions are added to the client's gRPC options (which use
 	// insecure credentials), for example to set TLS credentials.
