@@ -75,14 +75,20 @@ func TestChaos(t *testing.T) {
 		Stream: &history.StreamSpec{Name: chaosStream, Partitions: chaosPartitions}})
 
 	inv = rec.Now()
+	if _, err := admin.CreateStream(ctx, client.StreamConfig{Name: chaosDead, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rec.Append(history.Op{Process: -2, Kind: history.KindCreateStream, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
+		Stream: &history.StreamSpec{Name: chaosDead, Partitions: 1}})
+	inv = rec.Now()
 	if _, err := admin.CreateQueue(ctx, client.QueueConfig{Name: chaosQueue, CreateStream: true, Partitions: chaosQueueParts,
-		VisibilityTimeout: 3 * time.Second}); err != nil {
+		VisibilityTimeout: 3 * time.Second, MaxReceives: chaosMaxReceives, DeadLetterStream: chaosDead}); err != nil {
 		t.Fatal(err)
 	}
 	rec.Append(history.Op{Process: -2, Kind: history.KindCreateStream, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
 		Stream: &history.StreamSpec{Name: chaosQueue, Partitions: chaosQueueParts}})
 	rec.Append(history.Op{Process: -2, Kind: history.KindCreateQueue, Outcome: history.OK, Invoke: inv, Complete: rec.Now(),
-		Queue: &history.QueueSpec{Name: chaosQueue, Stream: chaosQueue}})
+		Queue: &history.QueueSpec{Name: chaosQueue, Stream: chaosQueue, DeadLetter: chaosDead, MaxReceives: chaosMaxReceives}})
 
 	// Writers and readers run under the faults; consumers run on until
 	// they have caught up after.
@@ -139,6 +145,10 @@ func TestChaos(t *testing.T) {
 		t.Errorf("the group and queue consumers did not catch up within 3 minutes of the heal")
 	}
 	recordGroupOffsets(t, ctx, admin, rec)
+	// The dead-letter stream last: the consumers' nacks dead-letter the
+	// last poison messages while they drain.
+	finalRead(t, ctx, c, rec, chaosDead, 0)
+	t.Logf("%d dead letters", readDeadLetters(t, ctx, admin, rec))
 	ops := rec.Ops()
 	report, err := checker.Check(ops, checker.Config{Seed: int64(seed), LinPartitions: checker.AllPartitions})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/internal/chaos/history"
 	"github.com/sluicedb/sluice/internal/chaos/proccluster"
+	"github.com/sluicedb/sluice/queue"
 )
 
 // The queue and group workloads of TestChaos.
@@ -21,6 +24,14 @@ const (
 	chaosQueue      = "chaos-queue"
 	chaosQueueParts = 2
 	sendEvery       = 10 * time.Millisecond
+	// chaosDead is chaosQueue's dead-letter stream; a message is moved
+	// there at its receive after chaosMaxReceives.
+	chaosDead        = "chaos-dead"
+	chaosMaxReceives = 3
+	// poisonEvery: every poisonEvery-th message a sender sends is one the
+	// consumers never ack (they nack it at once), so that it is
+	// dead-lettered.
+	poisonEvery = 25
 )
 
 // groupMember consumes the chaos stream as a member of chaosGroup until
@@ -215,10 +226,25 @@ func queueConsumer(t *testing.T, ctx context.Context, c *proccluster.Cluster, re
 		if err != nil && len(msgs) == 0 {
 			continue // nothing was leased that the history needs
 		}
+		var poison []client.QueueMessage
 		for _, m := range msgs {
 			rec.Append(history.Op{Process: process, Kind: history.KindReceive, Outcome: history.OK, Invoke: inv, Complete: done,
 				Receive: &history.Receive{Queue: chaosQueue, Partition: m.Partition, Offset: m.Offset, Receipt: m.Receipt,
 					ReceiveCount: m.ReceiveCount, Value: history.ValueOf(m.Value)}})
+			if isPoison(m.Value) {
+				poison = append(poison, m)
+			}
+		}
+		msgs = slices.DeleteFunc(msgs, func(m client.QueueMessage) bool { return isPoison(m.Value) })
+		if len(poison) > 0 {
+			// Visible again at once; a failed nack only waits out the
+			// visibility timeout. Neither is an outcome the checker needs.
+			nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_ = cl.Nack(nctx, 0, poison...)
+			cancel()
+		}
+		if len(msgs) == 0 {
+			continue
 		}
 		inv = rec.Now()
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -237,6 +263,74 @@ func queueConsumer(t *testing.T, ctx context.Context, c *proccluster.Cluster, re
 			rec.Append(op)
 		}
 	}
+}
+
+// isPoison reports whether a queue message is one the consumers never ack.
+func isPoison(value []byte) bool {
+	_, seq, ok := history.ValueOf(value).Split()
+	return ok && seq%poisonEvery == poisonEvery-1
+}
+
+// readDeadLetters reads chaosDead whole and records every message in it as
+// a dead_letter op, with the source its header names.
+func readDeadLetters(t *testing.T, ctx context.Context, cl *client.Client, rec *history.Recorder) int {
+	info, err := cl.DescribeStream(ctx, chaosDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := cl.NewConsumer(client.ConsumerConfig{MaxWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	n := 0
+	for _, p := range info.Partitions {
+		if p.HighWatermark == 0 {
+			continue
+		}
+		if err := k.Assign(ctx, chaosDead, []int32{p.Partition}, client.Earliest()); err != nil {
+			t.Fatal(err)
+		}
+		for next := int64(0); next < p.HighWatermark; {
+			recs, err := k.Poll(ctx)
+			if err != nil {
+				t.Fatalf("read %s/%d at %d: %v", chaosDead, p.Partition, next, err)
+			}
+			for _, r := range recs {
+				d := &history.DeadLetter{Queue: chaosQueue, Stream: chaosDead, Partition: r.Partition, Offset: r.Offset,
+					Value: history.ValueOf(r.Value)}
+				for _, h := range r.Headers {
+					if h.Key == queue.DeadLetterSourceHeader {
+						d.Source, err = parseLocation(string(h.Value))
+						if err != nil {
+							t.Fatalf("%s/%d at %d: %v", chaosDead, r.Partition, r.Offset, err)
+						}
+					}
+				}
+				now := rec.Now()
+				rec.Append(history.Op{Process: -1, Kind: history.KindDeadLetter, Outcome: history.OK, Invoke: now, Complete: now,
+					DeadLetter: d})
+				next = r.Offset + 1
+				n++
+			}
+		}
+		k.Unassign(chaosDead, []int32{p.Partition})
+	}
+	return n
+}
+
+// parseLocation parses a dead-letter source header: STREAM/PARTITION/OFFSET.
+func parseLocation(s string) (history.Location, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 {
+		return history.Location{}, fmt.Errorf("dead-letter source %q: want STREAM/PARTITION/OFFSET", s)
+	}
+	p, err1 := strconv.ParseInt(parts[1], 10, 32)
+	o, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return history.Location{}, fmt.Errorf("dead-letter source %q: %w", s, err)
+	}
+	return history.Location{Stream: parts[0], Partition: int32(p), Offset: o}, nil
 }
 
 // failedAcks returns the messages an Ack error names, by receipt, or all
