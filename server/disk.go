@@ -69,19 +69,5 @@ func (n *Node) checkDisk() {
 	}
 }
 
-// diskLoop watches the free space while the node runs.
-func (n *Node) diskLoop() {
-	tick := time.NewTicker(diskCheckInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-tick.C:
-			n.checkDisk()
-		}
-	}
-}
-
 // mib renders a byte count in MiB for messages.
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

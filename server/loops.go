@@ -311,6 +311,12 @@ func (n *Node) maintainLoop() {
 	defer balance.Stop()
 	retention := time.NewTicker(n.cfg.RetentionInterval)
 	defer retention.Stop()
+	var disk <-chan time.Time // nil: free space not watched
+	if n.cfg.MinFreeBytes > 0 {
+		t := time.NewTicker(diskCheckInterval)
+		defer t.Stop()
+		disk = t.C
+	}
 	for {
 		select {
 		case <-n.stop:
@@ -319,6 +325,8 @@ func (n *Node) maintainLoop() {
 			n.balance()
 		case <-retention.C:
 			n.enforceRetention()
+		case <-disk:
+			n.checkDisk()
 		}
 	}
 }

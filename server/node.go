@@ -181,12 +181,10 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	loops := []func(){n.membershipLoop, n.reconcileLoop, n.maintainLoop, n.groupsLoop}
 	if cfg.MinFreeBytes > 0 {
 		n.checkDisk() // a node started on a full disk refuses produce from the start
-		loops = append(loops, n.diskLoop)
 	}
-	for _, loop := range loops {
+	for _, loop := range []func(){n.membershipLoop, n.reconcileLoop, n.maintainLoop, n.groupsLoop} {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -213,7 +211,7 @@ func (n *Node) startGroup(id string, sm replication.StateMachine) (*replication.
 	// The store hard-links a partition's segments into its snapshots, so it
 	// must be on the logs' file system; other state machines' snapshots
 	// (the metadata group's) are kept as streams.
-	snaps, err := partition.NewSnapshotStore(n.fs, filepath.Join(n.cfg.DataDir, "snapshots", id), 2)
+	snaps, err := partition.NewSnapshotStore(n.fs, snapshotDirOf(n.cfg.DataDir, id), 2)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +343,19 @@ func (n *Node) closeBase() {
 
 // logDir is the directory of this node's replicas of partition id, one
 // subdirectory per incarnation (see records.go).
-func (n *Node) logDir(id string) string { return filepath.Join(n.cfg.DataDir, "logs", id) }
+func (n *Node) logDir(id string) string { return logDirOf(n.cfg.DataDir, id) }
+
+// logDirOf is the directory of a node's replicas of partition id under
+// dataDir, one subdirectory per incarnation.
+func logDirOf(dataDir, id string) string { return filepath.Join(dataDir, "logs", id) }
+
+// incarnationDirOf is the log directory of one incarnation of a replica.
+func incarnationDirOf(dataDir, id string, incarnation uint64) string {
+	return filepath.Join(logDirOf(dataDir, id), strconv.FormatUint(incarnation, 10))
+}
+
+// snapshotDirOf is the directory of the raft snapshots of group id.
+func snapshotDirOf(dataDir, id string) string { return filepath.Join(dataDir, "snapshots", id) }
 
 // retention is the stream's retention policy as the log takes it (zero:
 // unlimited).
@@ -372,7 +382,7 @@ func (n *Node) openPartition(v *metadata.View, p *metadata.Partition) (*member, 
 	if err != nil {
 		return nil, err
 	}
-	lc := log.Config{FS: n.fs, Dir: filepath.Join(n.logDir(p.ID), strconv.FormatUint(rec.incarnation, 10)), SegmentBytes: n.cfg.SegmentBytes}
+	lc := log.Config{FS: n.fs, Dir: incarnationDirOf(n.cfg.DataDir, p.ID, rec.incarnation), SegmentBytes: n.cfg.SegmentBytes}
 	lc.RetentionBytes, lc.RetentionAge = retention(s)
 	r, err := partition.Open(partition.Config{
 		ID: rec.stateID(p.ID), DB: n.db, Log: lc, CheckpointEvery: n.cfg.CheckpointEvery,
@@ -436,5 +446,5 @@ func (n *Node) liveRecord(id string, version uint64) (replicaRecord, error) {
 // directories, snapshots. The replica must not be open.
 func (n *Node) deleteReplicaFiles(id string) error {
 	return errors.Join(n.store.DeleteGroup(id), os.RemoveAll(n.logDir(id)),
-		os.RemoveAll(filepath.Join(n.cfg.DataDir, "snapshots", id)))
+		os.RemoveAll(snapshotDirOf(n.cfg.DataDir, id)))
 }

@@ -60,6 +60,8 @@ type DamagedReplica struct {
 	Refused error
 	// MovedTo is where its files went (empty on a dry run).
 	MovedTo string
+
+	rec replicaRecord // as the check found it
 }
 
 // Repair checks every replica in a stopped node's data directory the way
@@ -112,31 +114,41 @@ func Repair(cfg RepairConfig) (*RepairReport, error) {
 	}()
 	// Check with Pebble read-only; open it for writing only when there is
 	// a replica to reset, so that a repair that finds nothing to do
-	// changes nothing.
-	report := &RepairReport{}
-	err = repairPass(cfg, pebbleDir, true, report)
+	// changes nothing, and then reset only what the check found.
+	report, err := check(cfg, pebbleDir)
 	if err != nil || cfg.DryRun || !slices.ContainsFunc(report.Damaged, func(d DamagedReplica) bool { return d.Refused == nil }) {
 		return report, err
 	}
-	report = &RepairReport{}
-	return report, repairPass(cfg, pebbleDir, false, report)
+	db, err := pebble.Open(pebbleDir, pebbleOptions(Config{Logger: cfg.Logger}))
+	if err != nil {
+		return report, fmt.Errorf("server: open pebble: %w", err)
+	}
+	defer db.Close()
+	r := &repairer{cfg: cfg, db: db, store: replication.NewStore(db), report: report}
+	for i := range report.Damaged {
+		if d := &report.Damaged[i]; d.Refused == nil {
+			if err := r.reset(d); err != nil {
+				return report, err
+			}
+		}
+	}
+	return report, nil
 }
 
-// repairPass opens the node's Pebble (read-only when check), checks every
-// live replica into report and, unless check, resets the damaged ones.
-func repairPass(cfg RepairConfig, pebbleDir string, check bool, report *RepairReport) error {
+// check opens the node's Pebble read-only and checks every live replica.
+func check(cfg RepairConfig, pebbleDir string) (*RepairReport, error) {
 	opts := pebbleOptions(Config{Logger: cfg.Logger})
-	opts.ReadOnly = check
+	opts.ReadOnly = true
 	db, err := pebble.Open(pebbleDir, opts)
 	if err != nil {
-		return fmt.Errorf("server: open pebble: %w", err)
+		return nil, fmt.Errorf("server: open pebble: %w", err)
 	}
 	defer db.Close()
 	records, err := loadRecords(db)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r := &repairer{cfg: cfg, check: check, db: db, store: replication.NewStore(db), report: report}
+	r := &repairer{cfg: cfg, db: db, store: replication.NewStore(db), report: &RepairReport{}}
 	ids := make([]string, 0, len(records))
 	for id := range records {
 		ids = append(ids, id)
@@ -144,32 +156,25 @@ func repairPass(cfg RepairConfig, pebbleDir string, check bool, report *RepairRe
 	slices.Sort(ids)
 	for _, id := range ids {
 		if rec := records[id]; rec.state == replicaLive {
-			if err := r.replica(id, rec); err != nil {
-				return err
+			if err := r.check(id, rec); err != nil {
+				return r.report, err
 			}
 		}
 	}
-	return nil
+	return r.report, nil
 }
 
 type repairer struct {
 	cfg    RepairConfig
-	check  bool // report only
 	db     *pebble.DB
 	store  *replication.Store
 	report *RepairReport
 }
 
-func (r *repairer) logDir(id string) string { return filepath.Join(r.cfg.DataDir, "logs", id) }
-
-func (r *repairer) snapshotDir(id string) string {
-	return filepath.Join(r.cfg.DataDir, "snapshots", id)
-}
-
-// replica checks one replica and resets it if it is damaged.
-func (r *repairer) replica(id string, rec replicaRecord) error {
+// check checks one replica and adds it to the report if it is damaged.
+func (r *repairer) check(id string, rec replicaRecord) error {
 	r.report.Checked++
-	dir := filepath.Join(r.logDir(id), fmt.Sprint(rec.incarnation))
+	dir := incarnationDirOf(r.cfg.DataDir, id, rec.incarnation)
 	damage := partition.Check(partition.Config{ID: rec.stateID(id), DB: r.db, Log: log.Config{FS: vfs.Default, Dir: dir}})
 	if damage == nil {
 		return nil
@@ -177,12 +182,12 @@ func (r *repairer) replica(id string, rec replicaRecord) error {
 	if !isDamage(damage) {
 		return fmt.Errorf("server: check partition %s: %w", id, damage)
 	}
-	d := DamagedReplica{Partition: id, Incarnation: rec.incarnation, Dir: dir, Damage: damage}
+	d := DamagedReplica{Partition: id, Incarnation: rec.incarnation, Dir: dir, Damage: damage, rec: rec}
 	gs, err := r.store.Group(id)
 	if err != nil {
 		return err
 	}
-	snaps, err := partition.ListSnapshots(vfs.Default, r.snapshotDir(id))
+	snaps, err := partition.ListSnapshots(vfs.Default, snapshotDirOf(r.cfg.DataDir, id))
 	if err != nil {
 		return fmt.Errorf("server: partition %s: %w", id, err)
 	}
@@ -199,19 +204,18 @@ func (r *repairer) replica(id string, rec replicaRecord) error {
 		d.Refused = fmt.Errorf("%w: partition %s has one replica (%s): resetting it would lose the partition; "+
 			"its files are left as they are", ErrNoOtherReplica, id, d.Voters[0])
 	}
-	if !r.check && d.Refused == nil {
-		if err := r.reset(&d, gs, rec); err != nil {
-			r.report.Damaged = append(r.report.Damaged, d)
-			return err
-		}
-	}
 	r.report.Damaged = append(r.report.Damaged, d)
 	return nil
 }
 
 // reset moves the replica aside and makes the node open it empty (see
 // Repair for the order of the steps).
-func (r *repairer) reset(d *DamagedReplica, gs *replication.GroupStore, rec replicaRecord) error {
+func (r *repairer) reset(d *DamagedReplica) error {
+	rec := d.rec
+	gs, err := r.store.Group(d.Partition)
+	if err != nil {
+		return err
+	}
 	if r.report.Quarantine == "" {
 		r.report.Quarantine = filepath.Join(r.cfg.DataDir, "repair", r.cfg.Now().UTC().Format("20060102T150405Z"))
 	}
@@ -219,7 +223,7 @@ func (r *repairer) reset(d *DamagedReplica, gs *replication.GroupStore, rec repl
 	if err := os.MkdirAll(q, 0o755); err != nil {
 		return fmt.Errorf("server: repair: %w", err)
 	}
-	if err := moveIfExists(r.snapshotDir(d.Partition), filepath.Join(q, "snapshots")); err != nil {
+	if err := moveIfExists(snapshotDirOf(r.cfg.DataDir, d.Partition), filepath.Join(q, "snapshots")); err != nil {
 		return err
 	}
 	first, _ := gs.FirstIndex()
