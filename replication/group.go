@@ -151,6 +151,12 @@ type Group struct {
 	ready    atomic.Bool // leader, and a Barrier in this term has applied everything before it
 	stopOnce sync.Once
 	stopped  chan struct{}
+
+	// goMu orders starting a goroutine (wg.Add) before Stop's wg.Wait: an
+	// Add racing a Wait that has begun is a misuse of WaitGroup, and the
+	// goroutine it counts could outlive Stop.
+	goMu     sync.Mutex
+	stopping bool // Protected by goMu.
 	wg       sync.WaitGroup
 }
 
@@ -279,11 +285,10 @@ func (g *Group) Propose(ctx context.Context, cmd []byte) (any, error) {
 	f := g.raft.Apply(cmd, timeout)
 	bindShutdown(f, g.stopped)
 	done := make(chan error, 1)
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		done <- f.Error()
-	}()
+	if !g.spawn(func() { done <- f.Error() }) {
+		// Stop began after raft took the command: it may still commit.
+		return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ErrStopped)
+	}
 	select {
 	case err := <-done:
 		if err != nil {
@@ -428,11 +433,24 @@ func (g *Group) Err() error { return g.fsm.failure() }
 // own apply goroutine, so it is done from another.
 func (g *Group) fail(err error) {
 	g.cfg.Logger.Error("replication: replica failed; stopping it", "err", err)
+	// Refused once Stop has begun: Stop shuts raft down itself.
+	g.spawn(func() { _ = g.raft.Shutdown().Error() })
+}
+
+// spawn runs fn on a goroutine that Stop waits for, unless Stop has begun;
+// it reports whether fn was started.
+func (g *Group) spawn(fn func()) bool {
+	g.goMu.Lock()
+	defer g.goMu.Unlock()
+	if g.stopping {
+		return false
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		_ = g.raft.Shutdown().Error()
+		fn()
 	}()
+	return true
 }
 
 // Stop shuts the replica down and waits for its goroutines. It is
@@ -441,6 +459,9 @@ func (g *Group) Stop() error {
 	var err error
 	g.stopOnce.Do(func() {
 		err = g.raft.Shutdown().Error()
+		g.goMu.Lock()
+		g.stopping = true
+		g.goMu.Unlock()
 		close(g.stopped)
 		g.wg.Wait()
 	})
