@@ -106,8 +106,11 @@ func (c *Client) Cluster(ctx context.Context) (ClusterInfo, error) {
 }
 
 // CreateStream creates a stream. It fails with ErrStreamExists when the
-// name is taken. If the answer is lost (ErrOutcomeUnknown, or a node that
-// stops answering mid-request) the stream may have been created.
+// name is taken. When the metadata leader answers ErrOutcomeUnknown (it
+// lost its leadership while committing the create) the request is sent
+// again; if the stream then exists with the settings asked for, the
+// create counts as done (as SQS's CreateQueue does for equal attributes).
+// If a node stops answering mid-request the stream may have been created.
 func (c *Client) CreateStream(ctx context.Context, cfg StreamConfig) (StreamInfo, error) {
 	req := &sluicev1.CreateStreamRequest{
 		Name: cfg.Name, Partitions: int32(cfg.Partitions), ReplicationFactor: int32(cfg.ReplicationFactor),
@@ -115,14 +118,32 @@ func (c *Client) CreateStream(ctx context.Context, cfg StreamConfig) (StreamInfo
 		MaxRecordBytes: int32(cfg.MaxRecordBytes),
 	}
 	var resp *sluicev1.CreateStreamResponse
-	err := c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
+	var found StreamInfo
+	err := c.create(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
 		resp, err = api.CreateStream(ctx, req)
 		return err
+	}, CodeStreamExists, func(ctx context.Context) (bool, error) {
+		info, err := c.DescribeStream(ctx, cfg.Name)
+		found = info
+		return err == nil && sameStream(info, cfg), err
 	})
 	if err != nil {
 		return StreamInfo{}, err
 	}
+	if resp == nil {
+		return found, nil
+	}
 	return c.remember(resp.GetStream()), nil
+}
+
+// sameStream reports whether s has the settings cfg asks for (a zero
+// replication factor or record size asks for the server's default).
+func sameStream(s StreamInfo, cfg StreamConfig) bool {
+	return len(s.Partitions) == cfg.Partitions &&
+		(cfg.ReplicationFactor == 0 || s.ReplicationFactor == cfg.ReplicationFactor) &&
+		s.Retention == time.Duration(cfg.Retention.Milliseconds())*time.Millisecond &&
+		s.RetentionBytes == cfg.RetentionBytes &&
+		(cfg.MaxRecordBytes == 0 || s.MaxRecordBytes == cfg.MaxRecordBytes)
 }
 
 // DescribeStream returns a stream with its partitions' offsets.
@@ -206,6 +227,35 @@ func (c *Client) admin(ctx context.Context, call func(context.Context, sluicev1.
 			return err
 		}
 		if err := sleepCtx(ctx, c.backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// create runs a create request through admin. An ErrOutcomeUnknown
+// answer leaves the create maybe done: same then says whether the name
+// now exists with the settings asked for, and if it does not, the request
+// is sent again (up to maxAdminAttempts in all). A later attempt that
+// finds the name taken (exists) asks same once more. When same finds what
+// was asked for, create returns nil without an answer from call: the
+// caller takes what same found.
+func (c *Client) create(ctx context.Context, call func(context.Context, sluicev1.SluiceClient) error,
+	exists Code, same func(context.Context) (bool, error)) error {
+	unknown := false
+	for attempt := 1; ; attempt++ {
+		err := c.admin(ctx, call)
+		code := codeOf(err)
+		if code != CodeOutcomeUnknown && (code != exists || !unknown) {
+			return err
+		}
+		unknown = true
+		if ok, _ := same(ctx); ok {
+			return nil
+		}
+		if code == exists || attempt == maxAdminAttempts {
+			return err
+		}
+		if serr := sleepCtx(ctx, c.backoff(attempt)); serr != nil {
 			return err
 		}
 	}

@@ -130,3 +130,103 @@ func TestClientClosed(t *testing.T) {
 		t.Errorf("ListStreams after Close: %v", err)
 	}
 }
+
+// TestCreateOutcomeUnknown: a create whose answer is lost (OUTCOME_UNKNOWN,
+// the metadata leader lost its leadership while committing) is done if the
+// name then exists with the settings asked for; otherwise it is sent again,
+// and a name taken with other settings is still ErrStreamExists /
+// ErrQueueExists.
+func TestCreateOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	unknown := sluicev1.ErrorCode_ERROR_CODE_OUTCOME_UNKNOWN
+	stream := StreamConfig{Name: "s", Partitions: 2, Retention: time.Hour, RetentionBytes: 1 << 20}
+	queue := QueueConfig{Name: "q", Stream: "s", MaxReceives: 3, Filter: `{ "key": [ {"prefix": "eu-"} ], "headers.t": ["a"] }`}
+	for _, tc := range []struct {
+		name     string
+		existing *StreamConfig // created before, by someone else
+		queue    bool          // create queue (over an existing stream s) instead of stream
+		faults   map[int]fault // by call number of the create
+		calls    int           // create calls wanted
+		want     error         // nil: created with the settings asked for
+	}{
+		{name: "stream/committed-then-lost", faults: map[int]fault{0: {After: unknown}}, calls: 1},
+		{name: "stream/lost-before-commit", faults: map[int]fault{0: {Before: unknown}}, calls: 2},
+		{name: "stream/lost-twice-then-exists", faults: map[int]fault{0: {Before: unknown}, 1: {After: unknown}}, calls: 2},
+		{name: "stream/always-lost", faults: map[int]fault{0: {Before: unknown}, 1: {Before: unknown}, 2: {Before: unknown},
+			3: {Before: unknown}, 4: {Before: unknown}, 5: {Before: unknown}, 6: {Before: unknown}, 7: {Before: unknown}},
+			calls: maxAdminAttempts, want: ErrOutcomeUnknown},
+		{name: "stream/exists-with-other-settings", existing: &StreamConfig{Name: "s", Partitions: 3},
+			faults: map[int]fault{0: {Before: unknown}}, calls: 2, want: ErrStreamExists},
+		{name: "stream/exists-same-settings-no-unknown", existing: &stream, calls: 1, want: ErrStreamExists},
+		{name: "queue/committed-then-lost", queue: true, faults: map[int]fault{0: {After: unknown}}, calls: 1},
+		{name: "queue/lost-before-commit", queue: true, faults: map[int]fault{0: {Before: unknown}}, calls: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fc := newFakeCluster(t, 3)
+			c := newTestClient(t, fc, nil)
+			ctx := testCtx(t)
+			if tc.existing != nil {
+				if _, err := c.CreateStream(ctx, *tc.existing); err != nil {
+					t.Fatal(err)
+				}
+			}
+			method := "CreateStream"
+			if tc.queue {
+				method = "CreateQueue"
+				if _, err := c.CreateStream(ctx, stream); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := fc.calls(method)
+			fc.setHook(func(call fakeCall) fault {
+				if call.Method == method {
+					return tc.faults[call.N-before]
+				}
+				return fault{}
+			})
+			var err error
+			if tc.queue {
+				var info QueueInfo
+				info, err = c.CreateQueue(ctx, queue)
+				if err == nil && (info.Name != "q" || info.MaxReceives != 3 || info.VisibilityTimeout != 30*time.Second ||
+					!sameFilter(info.Filter, queue.Filter)) {
+					t.Errorf("CreateQueue = %+v", info)
+				}
+			} else {
+				var info StreamInfo
+				info, err = c.CreateStream(ctx, stream)
+				if err == nil && !sameStream(info, stream) {
+					t.Errorf("CreateStream = %+v, want the settings of %+v", info, stream)
+				}
+			}
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("create: %v, want %v", err, tc.want)
+			}
+			if n := fc.calls(method) - before; n != tc.calls {
+				t.Errorf("%d %s calls, want %d", n, method, tc.calls)
+			}
+		})
+	}
+}
+
+func TestSameFilter(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"", "", true},
+		{"", "{}", true},
+		{" ", "{ }", true},
+		{`{"key":["a"]}`, `{ "key" : [ "a" ] }`, true},
+		{`{"a":[1],"b":[2]}`, `{"b":[2],"a":[1]}`, true},
+		{`{"key":["a"]}`, `{"key":["b"]}`, false},
+		{`{"key":[1.0]}`, `{"key":[1]}`, false}, // the server keeps the number's text
+		{`{"key":["a"]}`, "", false},
+		{"not json", "not json", false},
+	} {
+		if got := sameFilter(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameFilter(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

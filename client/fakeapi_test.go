@@ -87,6 +87,9 @@ func (n *fakeNode) CreateStream(_ context.Context, req *sluicev1.CreateStreamReq
 		return nil, fakeErr(sluicev1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "partitions must be positive", nil)
 	}
 	s := fc.createLocked(req)
+	if f.After != 0 {
+		return nil, fakeErr(f.After, "injected after the create", nil)
+	}
 	return &sluicev1.CreateStreamResponse{Stream: fc.streamLocked(s, false)}, nil
 }
 

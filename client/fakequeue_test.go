@@ -131,7 +131,8 @@ func (n *fakeNode) CreateQueue(_ context.Context, req *sluicev1.CreateQueueReque
 	fc := n.fc
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
-	if f := fc.faultLocked(fakeCall{Node: n.idx, Method: "CreateQueue"}); f.Before != 0 {
+	f := fc.faultLocked(fakeCall{Node: n.idx, Method: "CreateQueue"})
+	if f.Before != 0 {
 		return nil, fakeErr(f.Before, "injected", nil)
 	}
 	q := req.GetQueue()
@@ -156,6 +157,9 @@ func (n *fakeNode) CreateQueue(_ context.Context, req *sluicev1.CreateQueueReque
 	}
 	fc.mu.queues[def.Name] = &fakeQueue{def: def, parts: map[int32]*fakeQueuePart{}}
 	fc.changedLocked()
+	if f.After != 0 {
+		return nil, fakeErr(f.After, "injected after the create", nil)
+	}
 	return &sluicev1.CreateQueueResponse{Queue: def}, nil
 }
 

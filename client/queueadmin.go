@@ -2,7 +2,10 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,16 +172,59 @@ func (c *Client) CreateQueue(ctx context.Context, cfg QueueConfig) (QueueInfo, e
 		CreateStream: cfg.CreateStream, Partitions: int32(cfg.Partitions), RetentionMs: cfg.Retention.Milliseconds(),
 	}
 	var resp *sluicev1.CreateQueueResponse
-	err = c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
+	var found QueueInfo
+	err = c.create(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
 		resp, err = api.CreateQueue(ctx, req)
 		return err
+	}, CodeQueueExists, func(ctx context.Context) (bool, error) {
+		info, err := c.DescribeQueue(ctx, cfg.Name)
+		info.Partitions, info.DeadLetter = nil, nil // as CreateQueue answers
+		found = info
+		return err == nil && sameQueue(info, cfg), err
 	})
 	if err != nil {
 		return QueueInfo{}, err
 	}
+	if resp == nil {
+		return found, nil
+	}
 	info := toQueueInfo(resp.GetQueue())
 	c.queues.put(info.Name, info.Stream)
 	return info, nil
+}
+
+// defaultVisibility is the server's visibility timeout for a queue
+// created without one.
+const defaultVisibility = 30 * time.Second
+
+// sameQueue reports whether q has the settings cfg (validated) asks for.
+func sameQueue(q QueueInfo, cfg QueueConfig) bool {
+	vis := cfg.VisibilityTimeout
+	if vis == 0 {
+		vis = defaultVisibility
+	}
+	ms := func(d time.Duration) time.Duration { return d.Truncate(time.Millisecond) }
+	return q.Stream == cfg.Stream && ms(q.VisibilityTimeout) == ms(vis) && q.MaxReceives == cfg.MaxReceives &&
+		q.DeadLetterStream == cfg.DeadLetterStream && ms(q.Delay) == ms(cfg.Delay) && q.FIFO == cfg.FIFO &&
+		q.Subscription == cfg.Subscription && q.Cursor == cfg.Cursor && sameFilter(q.Filter, cfg.Filter)
+}
+
+// sameFilter reports whether two filter texts are the same JSON ("" and
+// "{}" both match everything); the server keeps its canonical text, with
+// sorted fields and no spaces.
+func sameFilter(a, b string) bool {
+	parse := func(s string) (map[string]any, bool) {
+		m := map[string]any{}
+		if strings.TrimSpace(s) == "" {
+			return m, true
+		}
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		return m, dec.Decode(&m) == nil
+	}
+	ma, oka := parse(a)
+	mb, okb := parse(b)
+	return oka && okb && reflect.DeepEqual(ma, mb)
 }
 
 // DeleteQueue deletes a queue's definition (the stream and its records
