@@ -267,6 +267,23 @@ func TestConcurrentCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// commit commits off, again while the answer is retriable (a
+	// partition leader lost its leadership on a loaded machine), as a
+	// client does.
+	commit := func(part int32, off int64) error {
+		for {
+			resp, err := api.CommitOffsets(ctx, &sluicev1.CommitOffsetsRequest{Group: "g", MemberId: join.GetMemberId(),
+				Generation: join.GetGeneration(), Offsets: []*sluicev1.OffsetCommit{{Stream: "s", Partition: part, Offset: off}}})
+			if err != nil {
+				return err
+			}
+			if e := resp.GetResults()[0].GetError(); e != nil && (!e.GetRetriable() || ctx.Err() != nil) {
+				return fmt.Errorf("%v", resp)
+			} else if e == nil {
+				return nil
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for w := range 4 * parts {
 		wg.Add(1)
@@ -274,11 +291,8 @@ func TestConcurrentCommits(t *testing.T) {
 			defer wg.Done()
 			part := int32(w % parts)
 			for i := range 10 {
-				off := int64(10*(w/parts) + i)
-				resp, err := api.CommitOffsets(ctx, &sluicev1.CommitOffsetsRequest{Group: "g", MemberId: join.GetMemberId(),
-					Generation: join.GetGeneration(), Offsets: []*sluicev1.OffsetCommit{{Stream: "s", Partition: part, Offset: off}}})
-				if err != nil || resp.GetResults()[0].GetError() != nil {
-					t.Errorf("writer %d commit %d: %v %v", w, i, resp, err)
+				if err := commit(part, int64(10*(w/parts)+i)); err != nil {
+					t.Errorf("writer %d commit %d: %v", w, i, err)
 					return
 				}
 			}
@@ -288,10 +302,8 @@ func TestConcurrentCommits(t *testing.T) {
 	// Concurrent writers of one partition land in any order; a commit
 	// made after them all wins.
 	for p := range parts {
-		resp, err := api.CommitOffsets(ctx, &sluicev1.CommitOffsetsRequest{Group: "g", MemberId: join.GetMemberId(),
-			Generation: join.GetGeneration(), Offsets: []*sluicev1.OffsetCommit{{Stream: "s", Partition: int32(p), Offset: 50}}})
-		if err != nil || resp.GetResults()[0].GetError() != nil {
-			t.Fatalf("final commit: %v %v", resp, err)
+		if err := commit(int32(p), 50); err != nil {
+			t.Fatalf("final commit: %v", err)
 		}
 	}
 	fetched, err := api.FetchOffsets(ctx, &sluicev1.FetchOffsetsRequest{Group: "g"})
