@@ -3,11 +3,12 @@ package localnats
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sluicedb/sluice/internal/freeport"
 )
 
 // Config describes a local cluster.
@@ -67,37 +68,20 @@ type ports struct {
 	client, cluster, http int
 }
 
-// pickPorts reserves 3*n free ports on 127.0.0.1. It holds every listener
-// open until all are chosen, so no port is handed out twice, and then
-// releases them for the servers to bind. Another process may still take a
-// port in between; Start retries when a node reports its address in use.
+// pickPorts picks 3*n free ports on 127.0.0.1 with package freeport: on
+// Linux below the kernel's ephemeral range and reserved while this
+// process runs, so that no outgoing connection and no other user of the
+// package takes one before its server binds it. Elsewhere another
+// process may still take a port in between; Start retries when a node
+// reports its address in use.
 func pickPorts(n int) ([]ports, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	take := func() (int, error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("localnats: pick a free port: %w", err)
-		}
-		lns = append(lns, ln)
-		return ln.Addr().(*net.TCPAddr).Port, nil
+	ps, err := freeport.Reserve(3 * n)
+	if err != nil {
+		return nil, fmt.Errorf("localnats: %w", err)
 	}
 	out := make([]ports, n)
 	for i := range out {
-		var err error
-		if out[i].client, err = take(); err != nil {
-			return nil, err
-		}
-		if out[i].cluster, err = take(); err != nil {
-			return nil, err
-		}
-		if out[i].http, err = take(); err != nil {
-			return nil, err
-		}
+		out[i] = ports{client: ps[3*i], cluster: ps[3*i+1], http: ps[3*i+2]}
 	}
 	return out, nil
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sluicedb/sluice/internal/freeport"
 )
 
 // devAddrs are the addresses of one node of a dev cluster, kept in
@@ -58,7 +60,10 @@ func saveDevState(dir string, st devState) error {
 
 // allocateDevAddrs picks the addresses of n nodes on loopback: client
 // ports basePort+i when free, else free ports; raft and HTTP ports free
-// ports. Every port is held until all are chosen, so none is picked twice.
+// ports. Free ports come from package freeport: on Linux below the
+// kernel's ephemeral range and reserved while this process runs, so that
+// no outgoing connection takes one before its node binds it. Every port
+// is held until all are chosen, so none is picked twice.
 func allocateDevAddrs(n, basePort int) ([]devAddrs, error) {
 	var held []net.Listener
 	defer func() {
@@ -66,13 +71,12 @@ func allocateDevAddrs(n, basePort int) ([]devAddrs, error) {
 			_ = l.Close()
 		}
 	}()
-	listen := func(addr string) (string, error) {
-		l, err := net.Listen("tcp", addr)
+	free := func() (string, error) {
+		ports, err := freeport.Reserve(1)
 		if err != nil {
 			return "", err
 		}
-		held = append(held, l)
-		return l.Addr().String(), nil
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), nil
 	}
 	out := make([]devAddrs, n)
 	for i := range out {
@@ -80,17 +84,21 @@ func allocateDevAddrs(n, basePort int) ([]devAddrs, error) {
 		a.ID = "n" + strconv.Itoa(i+1)
 		var err error
 		if basePort > 0 {
-			a.Client, err = listen(net.JoinHostPort("127.0.0.1", strconv.Itoa(basePort+i)))
+			var l net.Listener
+			if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(basePort+i))); err == nil {
+				held = append(held, l)
+				a.Client = l.Addr().String()
+			}
 		}
 		if basePort <= 0 || err != nil {
-			if a.Client, err = listen("127.0.0.1:0"); err != nil {
+			if a.Client, err = free(); err != nil {
 				return nil, err
 			}
 		}
-		if a.Raft, err = listen("127.0.0.1:0"); err != nil {
+		if a.Raft, err = free(); err != nil {
 			return nil, err
 		}
-		if a.HTTP, err = listen("127.0.0.1:0"); err != nil {
+		if a.HTTP, err = free(); err != nil {
 			return nil, err
 		}
 	}

@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicedb/sluice/internal/freeport"
 )
 
 // buildSluice builds the sluice binary into a test directory.
@@ -156,13 +159,13 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 	return true
 }
 
-// freeAddr returns a loopback address nothing listens on (now).
+// freeAddr returns a loopback address nothing listens on (now), reserved
+// for this test process (package freeport).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Reserve(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 }

@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/sluicedb/sluice/internal/freeport"
 	"github.com/sluicedb/sluice/log"
 	"github.com/sluicedb/sluice/partition"
 	"github.com/sluicedb/sluice/replication"
@@ -106,9 +108,16 @@ func NewTCP(tb testing.TB, cfg TCPConfig) *TCPCluster {
 	}
 	c := &TCPCluster{tb: tb, cfg: cfg}
 	tb.Cleanup(c.Close)
+	// Ports below the ephemeral range (package freeport), so that no
+	// outgoing connection holds a node's port when it restarts.
+	ports, err := freeport.Reserve(cfg.Nodes)
+	if err != nil {
+		tb.Fatalf("clustertest: %v", err)
+	}
+	tb.Cleanup(func() { freeport.Release(ports...) })
 	for i := range cfg.Nodes {
 		id := fmt.Sprintf("n%d", i+1)
-		n := &TCPNode{ID: id, c: c, dir: filepath.Join(cfg.Dir, id), addr: "127.0.0.1:0"}
+		n := &TCPNode{ID: id, c: c, dir: filepath.Join(cfg.Dir, id), addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i]))}
 		c.Nodes = append(c.Nodes, n)
 		if err := n.start(); err != nil {
 			tb.Fatalf("clustertest: start %s: %v", id, err)
@@ -172,7 +181,8 @@ func (n *TCPNode) start() (err error) {
 }
 
 // listen listens on addr. A restarted node takes its old port back; the
-// port may be briefly unavailable (another socket may hold it as an
+// port may be briefly unavailable (where package freeport cannot keep
+// ports out of the ephemeral range, another socket may hold it as an
 // ephemeral port), so binding is retried for a few seconds.
 func listen(addr string) (net.Listener, error) {
 	deadline := time.Now().Add(5 * time.Second)

@@ -16,10 +16,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluicedb/sluice/internal/freeport"
 )
 
 // Errors.
@@ -161,33 +164,24 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// Allocate picks free loopback ports for n nodes (IDs n1, n2, ...),
-// holding each until all are chosen so that none is picked twice.
+// Allocate picks free loopback ports for n nodes (IDs n1, n2, ...). On
+// Linux they lie below the kernel's ephemeral range and stay reserved for
+// this process (package freeport), so that no outgoing connection or
+// other test takes one while a node is down between a kill and its
+// restart.
 func Allocate(n int) ([]Addrs, error) {
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			_ = l.Close()
-		}
-	}()
-	port := func() (string, error) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", fmt.Errorf("proccluster: allocate a port: %w", err)
-		}
-		held = append(held, l)
-		return l.Addr().String(), nil
+	ports, err := freeport.Reserve(3 * n)
+	if err != nil {
+		return nil, fmt.Errorf("proccluster: %w", err)
+	}
+	addr := func() string {
+		p := ports[0]
+		ports = ports[1:]
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
 	out := make([]Addrs, n)
 	for i := range out {
-		out[i].ID = fmt.Sprintf("n%d", i+1)
-		for _, p := range []*string{&out[i].Raft, &out[i].Client, &out[i].HTTP} {
-			a, err := port()
-			if err != nil {
-				return nil, err
-			}
-			*p = a
-		}
+		out[i] = Addrs{ID: fmt.Sprintf("n%d", i+1), Raft: addr(), Client: addr(), HTTP: addr()}
 	}
 	return out, nil
 }
