@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/sluicedb/sluice/api/sluicev1"
@@ -149,10 +150,10 @@ func sameStream(s StreamInfo, cfg StreamConfig) bool {
 // DescribeStream returns a stream with its partitions' offsets.
 func (c *Client) DescribeStream(ctx context.Context, name string) (StreamInfo, error) {
 	var resp *sluicev1.DescribeStreamResponse
-	err := c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
+	err := c.adminJudged(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
 		resp, err = api.DescribeStream(ctx, &sluicev1.DescribeStreamRequest{Name: name})
 		return err
-	})
+	}, func() bool { return leaderless(resp.GetStream()) })
 	if err != nil {
 		return StreamInfo{}, err
 	}
@@ -162,10 +163,10 @@ func (c *Client) DescribeStream(ctx context.Context, name string) (StreamInfo, e
 // ListStreams returns every stream, by name.
 func (c *Client) ListStreams(ctx context.Context) ([]StreamInfo, error) {
 	var resp *sluicev1.ListStreamsResponse
-	err := c.admin(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
+	err := c.adminJudged(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
 		resp, err = api.ListStreams(ctx, &sluicev1.ListStreamsRequest{})
 		return err
-	})
+	}, func() bool { return slices.ContainsFunc(resp.GetStreams(), leaderless) })
 	if err != nil {
 		return nil, err
 	}
@@ -215,8 +216,13 @@ const maxAdminAttempts = 8
 // backoff while the cluster says it cannot answer yet (no leader, not the
 // leader, unavailable, timed out: nothing was done).
 func (c *Client) admin(ctx context.Context, call func(context.Context, sluicev1.SluiceClient) error) error {
+	return c.adminJudged(ctx, call, nil)
+}
+
+// adminJudged is admin with anyNodeJudged's stale check.
+func (c *Client) adminJudged(ctx context.Context, call func(context.Context, sluicev1.SluiceClient) error, stale func() bool) error {
 	for attempt := 1; ; attempt++ {
-		err := c.anyNode(ctx, call)
+		err := c.anyNodeJudged(ctx, c.cfg.RequestTimeout, call, stale)
 		e := asError(err)
 		if e == nil || attempt == maxAdminAttempts || e.conn {
 			return err
@@ -259,6 +265,11 @@ func (c *Client) create(ctx context.Context, call func(context.Context, sluicev1
 			return err
 		}
 	}
+}
+
+// leaderless reports whether s has a partition without a known leader.
+func leaderless(s *sluicev1.Stream) bool {
+	return slices.ContainsFunc(s.GetPartitions(), func(p *sluicev1.PartitionInfo) bool { return p.GetLeaderId() == "" })
 }
 
 // remember caches the routing of s and returns it converted.

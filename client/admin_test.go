@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,68 @@ func TestSameFilter(t *testing.T) {
 		if got := sameFilter(tc.a, tc.b); got != tc.want {
 			t.Errorf("sameFilter(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestBlindNodeDemoted: a node that answers metadata naming no leader (cut
+// off from the others) is asked again only after the others, so the next
+// read learns the leaders.
+func TestBlindNodeDemoted(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		leaders func(*testing.T, *Client) []string
+	}{
+		{"describe", func(t *testing.T, c *Client) []string {
+			info, err := c.DescribeStream(testCtx(t), "s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, p := range info.Partitions {
+				out = append(out, p.LeaderID)
+			}
+			return out
+		}},
+		{"list", func(t *testing.T, c *Client) []string {
+			infos, err := c.ListStreams(testCtx(t))
+			if err != nil || len(infos) != 1 {
+				t.Fatalf("ListStreams = %v, %v", infos, err)
+			}
+			var out []string
+			for _, p := range infos[0].Partitions {
+				out = append(out, p.LeaderID)
+			}
+			return out
+		}},
+		{"metadata", func(t *testing.T, c *Client) []string {
+			if err := c.refresh(testCtx(t), "s"); err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for p := range int32(3) {
+				out = append(out, c.leaderAddr("s", p))
+			}
+			return out
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fc := newFakeCluster(t, 3)
+			c := newTestClient(t, fc, nil)
+			if _, err := c.CreateStream(testCtx(t), StreamConfig{Name: "s", Partitions: 3}); err != nil {
+				t.Fatal(err)
+			}
+			first := c.candidates()[0]
+			for _, n := range fc.nodes {
+				n.blind.Store(n.addr == first)
+			}
+			if got := tc.leaders(t, c); slices.ContainsFunc(got, func(l string) bool { return l != "" }) {
+				t.Fatalf("the blind node %s named leaders %q", first, got)
+			}
+			if got := tc.leaders(t, c); slices.Contains(got, "") {
+				t.Fatalf("leaders %q after the blind node answered: it was asked again", got)
+			}
+		})
 	}
 }

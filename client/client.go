@@ -297,6 +297,16 @@ func (c *Client) anyNode(ctx context.Context, call func(context.Context, sluicev
 // poll needs its wait on top of the request timeout).
 func (c *Client) anyNodeWithin(ctx context.Context, timeout time.Duration,
 	call func(context.Context, sluicev1.SluiceClient) error) error {
+	return c.anyNodeJudged(ctx, timeout, call, nil)
+}
+
+// anyNodeJudged is anyNodeWithin for reads of routing metadata: when
+// stale (if set) says that an answer names no leader for some partition,
+// the answer is returned but the node that gave it is demoted, so that
+// the next read asks another node first. A node cut off from the others
+// knows no leaders, and would otherwise be asked again and again.
+func (c *Client) anyNodeJudged(ctx context.Context, timeout time.Duration,
+	call func(context.Context, sluicev1.SluiceClient) error, stale func() bool) error {
 	addrs := c.candidates()
 	var last error
 	for _, addr := range addrs {
@@ -308,7 +318,10 @@ func (c *Client) anyNodeWithin(ctx context.Context, timeout time.Duration,
 		err = fromRPC(ctx, addr, call(actx, api))
 		cancel()
 		if e := asError(err); err == nil || e == nil || !e.conn {
-			if err == nil {
+			switch {
+			case err == nil && stale != nil && stale():
+				c.demote(addr)
+			case err == nil:
 				c.mu.Lock()
 				c.mu.preferred = addr
 				c.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +84,20 @@ type fakeNode struct {
 
 	srv  *grpc.Server
 	done chan struct{} // closed when Serve returned
+
+	// blind makes the node answer metadata naming no partition leader,
+	// as a node cut off from the others does.
+	blind atomic.Bool
+}
+
+// seen returns s as n answers it: without leaders when n is blind.
+func (n *fakeNode) seen(s *sluicev1.Stream) *sluicev1.Stream {
+	if n.blind.Load() {
+		for _, p := range s.Partitions {
+			p.LeaderId, p.LeaderAddr = "", ""
+		}
+	}
+	return s
 }
 
 type fakeStream struct {

@@ -57,7 +57,7 @@ func (n *fakeNode) GetMetadata(_ context.Context, req *sluicev1.GetMetadataReque
 	resp := &sluicev1.GetMetadataResponse{Nodes: fc.nodesLocked()}
 	for name, s := range fc.mu.streams {
 		if len(req.Streams) == 0 || containsString(req.Streams, name) {
-			resp.Streams = append(resp.Streams, fc.streamLocked(s, false))
+			resp.Streams = append(resp.Streams, n.seen(fc.streamLocked(s, false)))
 		}
 	}
 	return resp, nil
@@ -101,7 +101,7 @@ func (n *fakeNode) DescribeStream(_ context.Context, req *sluicev1.DescribeStrea
 	if s == nil {
 		return nil, fakeErr(sluicev1.ErrorCode_ERROR_CODE_UNKNOWN_STREAM, fmt.Sprintf("stream %q not found", req.Name), nil)
 	}
-	return &sluicev1.DescribeStreamResponse{Stream: fc.streamLocked(s, true)}, nil
+	return &sluicev1.DescribeStreamResponse{Stream: n.seen(fc.streamLocked(s, true))}, nil
 }
 
 func (n *fakeNode) ListStreams(context.Context, *sluicev1.ListStreamsRequest) (*sluicev1.ListStreamsResponse, error) {
@@ -110,7 +110,7 @@ func (n *fakeNode) ListStreams(context.Context, *sluicev1.ListStreamsRequest) (*
 	defer fc.mu.Unlock()
 	resp := &sluicev1.ListStreamsResponse{}
 	for _, s := range fc.mu.streams {
-		resp.Streams = append(resp.Streams, fc.streamLocked(s, false))
+		resp.Streams = append(resp.Streams, n.seen(fc.streamLocked(s, false)))
 	}
 	return resp, nil
 }

@@ -103,11 +103,11 @@ func (c *Client) refresh(ctx context.Context, name string) error {
 // cache.
 func (c *Client) fetchMetadata(ctx context.Context, names []string) error {
 	var resp *sluicev1.GetMetadataResponse
-	err := c.anyNodeWithin(ctx, min(c.cfg.RequestTimeout, metadataTimeout), func(ctx context.Context, api sluicev1.SluiceClient) error {
+	err := c.anyNodeJudged(ctx, min(c.cfg.RequestTimeout, metadataTimeout), func(ctx context.Context, api sluicev1.SluiceClient) error {
 		var err error
 		resp, err = api.GetMetadata(ctx, &sluicev1.GetMetadataRequest{Streams: names})
 		return err
-	})
+	}, func() bool { return slices.ContainsFunc(resp.GetStreams(), leaderless) })
 	if err != nil {
 		if e := asError(err); e != nil && e.Code == CodeUnknownStream && len(names) > 0 {
 			c.meta.Lock()
