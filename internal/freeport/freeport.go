@@ -21,6 +21,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // ErrExhausted reports that no free port was found.
@@ -50,7 +51,18 @@ func Reserve(n int) ([]int, error) {
 			return nil, fmt.Errorf("%w in %d-%d after %d tries", ErrExhausted, lo, hi-1, tries)
 		}
 		p := lo + rand.IntN(hi-lo)
-		if reserve(p) {
+		ok, err := reserve(p)
+		if err != nil {
+			// No abstract unix sockets here (a sandbox may refuse
+			// them): the kernel's ports, unreserved, for the rest.
+			more, kerr := kernelPorts(n - len(out))
+			if kerr != nil {
+				Release(out...)
+				return nil, kerr
+			}
+			return append(out, more...), nil
+		}
+		if ok {
 			out = append(out, p)
 		}
 	}
@@ -58,28 +70,31 @@ func Reserve(n int) ([]int, error) {
 }
 
 // reserve takes port p if no process holds its reservation and it can be
-// bound now.
-func reserve(p int) bool {
+// bound now. The error reports that reservations cannot be made at all.
+func reserve(p int) (bool, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if mu.held[p] != nil {
-		return false
+		return false, nil
 	}
 	lock, err := net.Listen("unix", "@sluice-freeport-"+strconv.Itoa(p))
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return false, nil // another process holds it
+	}
 	if err != nil {
-		return false // another process holds it
+		return false, err
 	}
 	probe, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 	if err != nil {
 		_ = lock.Close()
-		return false // something else listens there
+		return false, nil // something else listens there
 	}
 	_ = probe.Close()
 	if mu.held == nil {
 		mu.held = map[int]net.Listener{}
 	}
 	mu.held[p] = lock
-	return true
+	return true, nil
 }
 
 // Release gives up the reservations of ports (ports Reserve did not hand

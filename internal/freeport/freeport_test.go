@@ -48,7 +48,7 @@ func TestReserve(t *testing.T) {
 		t.Fatalf("reservation of %d still held after Release: %v", ports[0], err)
 	}
 	// Held elsewhere: not handed out.
-	if reserve(ports[0]) {
+	if ok, err := reserve(ports[0]); ok || err != nil {
 		t.Errorf("port %d reserved while another process holds its reservation", ports[0])
 	}
 	_ = l.Close()
@@ -70,7 +70,7 @@ func TestReserveSkipsBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	if reserve(p) {
+	if ok, err := reserve(p); ok || err != nil {
 		Release(p)
 		t.Fatalf("port %d reserved while something listens on it", p)
 	}
