@@ -123,10 +123,10 @@ func (c *Client) CreateStream(ctx context.Context, cfg StreamConfig) (StreamInfo
 	err := c.create(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
 		resp, err = api.CreateStream(ctx, req)
 		return err
-	}, CodeStreamExists, func(ctx context.Context) (bool, error) {
+	}, CodeStreamExists, func(ctx context.Context) bool {
 		info, err := c.DescribeStream(ctx, cfg.Name)
 		found = info
-		return err == nil && sameStream(info, cfg), err
+		return err == nil && sameStream(info, cfg)
 	})
 	if err != nil {
 		return StreamInfo{}, err
@@ -246,7 +246,7 @@ func (c *Client) adminJudged(ctx context.Context, call func(context.Context, slu
 // was asked for, create returns nil without an answer from call: the
 // caller takes what same found.
 func (c *Client) create(ctx context.Context, call func(context.Context, sluicev1.SluiceClient) error,
-	exists Code, same func(context.Context) (bool, error)) error {
+	exists Code, same func(context.Context) bool) error {
 	unknown := false
 	for attempt := 1; ; attempt++ {
 		err := c.admin(ctx, call)
@@ -255,7 +255,7 @@ func (c *Client) create(ctx context.Context, call func(context.Context, sluicev1
 			return err
 		}
 		unknown = true
-		if ok, _ := same(ctx); ok {
+		if same(ctx) {
 			return nil
 		}
 		if code == exists || attempt == maxAdminAttempts {

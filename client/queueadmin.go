@@ -176,11 +176,11 @@ func (c *Client) CreateQueue(ctx context.Context, cfg QueueConfig) (QueueInfo, e
 	err = c.create(ctx, func(ctx context.Context, api sluicev1.SluiceClient) (err error) {
 		resp, err = api.CreateQueue(ctx, req)
 		return err
-	}, CodeQueueExists, func(ctx context.Context) (bool, error) {
+	}, CodeQueueExists, func(ctx context.Context) bool {
 		info, err := c.DescribeQueue(ctx, cfg.Name)
 		info.Partitions, info.DeadLetter = nil, nil // as CreateQueue answers
 		found = info
-		return err == nil && sameQueue(info, cfg), err
+		return err == nil && sameQueue(info, cfg)
 	})
 	if err != nil {
 		return QueueInfo{}, err
