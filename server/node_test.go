@@ -151,6 +151,21 @@ func (c *cluster) leaderOf(id string) (*Node, *partition.Replica) {
 	return nil, nil
 }
 
+// waitLeaderOf waits with a deadline for a node leading the partition: on
+// a loaded machine leadership can be in flux for a moment after any write.
+func (c *cluster) waitLeaderOf(t *testing.T, id string) (*Node, *partition.Replica) {
+	t.Helper()
+	var (
+		n *Node
+		r *partition.Replica
+	)
+	waitFor(t, 20*time.Second, "a leader of "+id, func() bool {
+		n, r = c.leaderOf(id)
+		return r != nil
+	})
+	return n, r
+}
+
 func TestClusterLifecycle(t *testing.T) {
 	c := startCluster(t, 3)
 	waitFor(t, 10*time.Second, "the metadata leader to register every node", func() bool {

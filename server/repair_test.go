@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicedb/sluice/batch"
 	"github.com/sluicedb/sluice/metadata"
+	"github.com/sluicedb/sluice/partition"
 	"github.com/sluicedb/sluice/segment"
 )
 
@@ -101,7 +102,7 @@ func TestRepairRefillsDamagedReplica(t *testing.T) {
 	c.compact(p.ID) // the refill must come from a snapshot: the raft log before it is gone
 	c.waitPlaced(p.ID, p.Replicas, 600, 30*time.Second)
 
-	lead, _ := c.leaderOf(p.ID)
+	lead, _ := c.waitLeaderOf(t, p.ID)
 	i := slices.IndexFunc(c.nodes, func(n *Node) bool { return n != lead })
 	cfg := c.cfgs[i]
 	cfg.RaftListener = nil
@@ -241,9 +242,16 @@ func TestDiskFullRefusesProduce(t *testing.T) {
 	prod.produce(3)
 
 	free.Store(10 << 20)
-	_, r := c.leaderOf(p.ID)
-	var dfe *DiskFullError
+	// Leadership may move while the machine is loaded: look the leader up
+	// on every try, and keep the replica that refused.
+	var (
+		dfe *DiskFullError
+		r   *partition.Replica
+	)
 	waitFor(t, 10*time.Second, "produce refused", func() bool {
+		if _, r = c.leaderOf(p.ID); r == nil {
+			return false
+		}
 		_, err := r.Produce(context.Background(), plainBatch(t))
 		return errors.As(err, &dfe)
 	})
@@ -251,14 +259,20 @@ func TestDiskFullRefusesProduce(t *testing.T) {
 		!strings.Contains(dfe.Error(), "--min-free-space") {
 		t.Fatalf("refusal %v", dfe)
 	}
-	_, lr := c.leaderOf(p.ID)
-	hw := lr.HighWatermark()
-	if got, err := readAll(r); err != nil || len(got) == 0 || lr.HighWatermark() != hw {
+	// Every node sees the same full disk, so no replica's high watermark
+	// moves while reads go on.
+	hw := r.HighWatermark()
+	if got, err := readAll(r); err != nil || len(got) == 0 || r.HighWatermark() != hw {
 		t.Fatalf("reads while the disk is full: %d bytes, %v", len(got), err)
 	}
-	if got, ok := c.nodes[slices.IndexFunc(c.nodes, func(n *Node) bool { return n.Admit() != nil })].DiskFree(); !ok || got != 10<<20 {
-		t.Fatalf("DiskFree = %d, %v; want %d", got, ok, 10<<20)
-	}
+	waitFor(t, 10*time.Second, "every node to report its free space", func() bool {
+		for _, n := range c.nodes {
+			if got, ok := n.DiskFree(); !ok || got != 10<<20 || n.Admit() == nil {
+				return false
+			}
+		}
+		return true
+	})
 	free.Store(1 << 30)
 	prod.produce(2) // retries until the node looks again
 	waitFor(t, 10*time.Second, "the two batches committed", func() bool {
