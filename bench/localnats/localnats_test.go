@@ -78,7 +78,13 @@ func TestStartStop(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := js.Publish(ctx, "s.1", []byte("x")); err != nil {
+			// The new stream's leader subscribes to its subjects, and that
+			// interest reaches the other servers over their routes a moment
+			// later; until then a publish has no responders. Retry for up to
+			// 10 s (nats.go's default is 2 tries, 250 ms apart: too short on
+			// a loaded machine).
+			if _, err := js.Publish(ctx, "s.1", []byte("x"),
+				jetstream.WithRetryAttempts(40), jetstream.WithRetryWait(250*time.Millisecond)); err != nil {
 				t.Fatal(err)
 			}
 			nc.Close()
