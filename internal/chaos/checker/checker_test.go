@@ -82,7 +82,7 @@ func types(r *Report) []string {
 	return out
 }
 
-func mustCheck(t *testing.T, ops []history.Op, cfg Config) *Report {
+func mustCheck(t testing.TB, ops []history.Op, cfg Config) *Report {
 	t.Helper()
 	r, err := Check(ops, cfg)
 	if err != nil {

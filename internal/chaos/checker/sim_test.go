@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/sluicedb/sluice/internal/chaos/history"
 )
@@ -432,28 +431,41 @@ func TestSimulatedBreakage(t *testing.T) {
 	}
 }
 
-// TestCheckCost checks a simulated run of about 200k ops, and wants it
-// checked in well under a few seconds.
-func TestCheckCost(t *testing.T) {
+// largeHistory is a simulated run of about 200k ops over 8 partitions,
+// with some unknown and failed outcomes: the size of a 40 s bounded chaos
+// run.
+func largeHistory(tb testing.TB) []history.Op {
+	tb.Helper()
+	ops := simulate(simConfig{seed: 1, ops: 125_000, partitions: 8, producers: 8, readers: 2, unknown: 0.02, failed: 0.01})
+	if len(ops) < 180_000 {
+		tb.Fatalf("only %d ops", len(ops))
+	}
+	return ops
+}
+
+// TestCheckLargeHistory checks that a large valid history passes. How
+// long that takes is measured by BenchmarkCheck, not here.
+func TestCheckLargeHistory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	ops := simulate(simConfig{seed: 1, ops: 125_000, partitions: 8, producers: 8, readers: 2, unknown: 0.02, failed: 0.01})
-	if len(ops) < 180_000 {
-		t.Fatalf("only %d ops", len(ops))
-	}
-	start := time.Now()
+	ops := largeHistory(t)
 	r := mustCheck(t, ops, Config{})
-	took := time.Since(start)
-	t.Logf("%d ops checked in %v; %d records; linearizability %+v", len(ops), took, r.Stats.Records, r.Linearizability)
+	t.Logf("%d ops; %d records; linearizability %+v", len(ops), r.Stats.Records, r.Linearizability)
 	if !r.OK() {
 		t.Fatalf("violations:\n%s", r)
 	}
-	limit := 3 * time.Second
-	if raceEnabled {
-		limit *= 10
+}
+
+// BenchmarkCheck: the cost of checking a bounded chaos run's history.
+// go test -run XXX -bench Check ./internal/chaos/checker/
+func BenchmarkCheck(b *testing.B) {
+	ops := largeHistory(b)
+	b.ResetTimer()
+	for b.Loop() {
+		if r := mustCheck(b, ops, Config{}); !r.OK() {
+			b.Fatalf("violations:\n%s", r)
+		}
 	}
-	if took > limit {
-		t.Fatalf("took %v, over %v", took, limit)
-	}
+	b.ReportMetric(float64(len(ops)), "ops/history")
 }
