@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -12,7 +13,25 @@ import (
 	"github.com/sluicedb/sluice/batch"
 	"github.com/sluicedb/sluice/metadata"
 	"github.com/sluicedb/sluice/partition"
+	"github.com/sluicedb/sluice/replication"
 )
+
+// onMetaLeader runs op on the metadata leader until its answer is other
+// than a leadership lost or moved (as a client retries), and returns that
+// answer. op must be safe to repeat: its outcome may be unknown.
+func onMetaLeader[T any](c *cluster, what string, op func(*Node) (T, error)) (T, error) {
+	c.t.Helper()
+	var (
+		v   T
+		err error
+	)
+	waitFor(c.t, 30*time.Second, what, func() bool {
+		v, err = op(c.leader())
+		return !errors.Is(err, replication.ErrOutcomeUnknown) && !errors.Is(err, replication.ErrNotLeader) &&
+			!errors.Is(err, replication.ErrTimeout)
+	})
+	return v, err
+}
 
 // snapshotTiming is fastTiming with raft snapshots only on demand and a
 // short log kept after one, so that a test can make a new replica catch up
