@@ -348,7 +348,11 @@ func (f *fixture) waitCommitted(group string, hw map[sp]int64, timeout time.Dura
 			return offs
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("committed offsets did not reach the high watermarks within %v: %v (err %v), want %v", timeout, offs, err, hw)
+			var got []string
+			for _, o := range offs {
+				got = append(got, fmt.Sprintf("%v: %d (%v)", o.StreamPartition, o.Committed, o.Err))
+			}
+			f.t.Fatalf("committed offsets did not reach the high watermarks within %v: %v (err %v), want %v", timeout, got, err, hw)
 		}
 		<-time.After(20 * time.Millisecond)
 	}
