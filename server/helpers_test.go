@@ -258,3 +258,24 @@ func (c *cluster) waitActive(ids ...string) {
 		return true
 	})
 }
+
+// addNode, reassign and removeNode call the metadata leader's AddNode,
+// ReassignPartition and RemoveNode as onMetaLeader does: each is safe to
+// repeat.
+func (c *cluster) addNode(ctx context.Context, p Peer) (*metadata.Node, error) {
+	c.t.Helper()
+	return onMetaLeader(c, "AddNode "+p.ID, func(l *Node) (*metadata.Node, error) { return l.AddNode(ctx, p) })
+}
+
+func (c *cluster) reassign(ctx context.Context, id string, replicas []string) (*metadata.Partition, error) {
+	c.t.Helper()
+	return onMetaLeader(c, "ReassignPartition "+id, func(l *Node) (*metadata.Partition, error) {
+		return l.ReassignPartition(ctx, id, replicas)
+	})
+}
+
+func (c *cluster) removeNode(ctx context.Context, id string) error {
+	c.t.Helper()
+	_, err := onMetaLeader(c, "RemoveNode "+id, func(l *Node) (struct{}, error) { return struct{}{}, l.RemoveNode(ctx, id) })
+	return err
+}

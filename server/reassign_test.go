@@ -30,7 +30,7 @@ func TestAddNodeAndReassign(t *testing.T) {
 	}
 
 	i4 := c.add()
-	n4, err := onMetaLeader(c, "AddNode", func(l *Node) (*metadata.Node, error) { return l.AddNode(ctx, c.peers[i4]) })
+	n4, err := c.addNode(ctx, c.peers[i4])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestAddNodeAndReassign(t *testing.T) {
 		t.Fatalf("metadata group %v", got)
 	}
 	v := c.leader().Metadata().Version()
-	if again, err := c.leader().AddNode(ctx, c.peers[i4]); err != nil || again.State != metadata.NodeActive {
+	if again, err := c.addNode(ctx, c.peers[i4]); err != nil || again.State != metadata.NodeActive {
 		t.Fatalf("AddNode again = %+v, %v", again, err)
 	}
 	if c.leader().Metadata().Version() != v {
@@ -60,9 +60,7 @@ func TestAddNodeAndReassign(t *testing.T) {
 	prods[0].produce(5)
 	c.compact(p.ID)
 	prods[0].produce(5) // after the snapshots: the log that follows them
-	got, err := onMetaLeader(c, "ReassignPartition", func(l *Node) (*metadata.Partition, error) {
-		return l.ReassignPartition(ctx, p.ID, moved)
-	})
+	got, err := c.reassign(ctx, p.ID, moved)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +96,7 @@ func TestAddNodeAndReassign(t *testing.T) {
 	// Back to the old node: its replica starts afresh (a new incarnation)
 	// and catches up.
 	back := []string{old, p.Replicas[1], p.Replicas[2]}
-	if _, err := c.leader().ReassignPartition(ctx, p.ID, back); err != nil {
+	if _, err := c.reassign(ctx, p.ID, back); err != nil {
 		t.Fatal(err)
 	}
 	c.waitPlaced(p.ID, back, 400, 30*time.Second)
@@ -114,7 +112,7 @@ func TestRemoveNode(t *testing.T) {
 	c.waitActive("n1", "n2", "n3")
 	ctx := ctxFor(t, 50*time.Second)
 	i4 := c.add()
-	if _, err := c.leader().AddNode(ctx, c.peers[i4]); err != nil {
+	if _, err := c.addNode(ctx, c.peers[i4]); err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.leader().CreateStream(ctx, metadata.CreateStream{Name: "events", Partitions: 4, ReplicationFactor: 3})
@@ -137,7 +135,7 @@ func TestRemoveNode(t *testing.T) {
 	on := c.leader().Metadata().PartitionsOnNode(victim)
 	t.Logf("removing %s, which holds %d replicas", victim, len(on))
 
-	if err := c.leader().RemoveNode(ctx, victim); err != nil {
+	if err := c.removeNode(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
 	v := c.leader().Metadata()
@@ -153,7 +151,7 @@ func TestRemoveNode(t *testing.T) {
 		}
 		c.waitPlaced(p.ID, p.Replicas, 100, 30*time.Second)
 	}
-	if err := c.leader().RemoveNode(ctx, victim); err != nil {
+	if err := c.removeNode(ctx, victim); err != nil {
 		t.Fatalf("RemoveNode again = %v", err)
 	}
 	if c.leader().Metadata().Version() != v.Version() {
@@ -183,7 +181,7 @@ func TestRemoveMetadataLeader(t *testing.T) {
 	c.waitActive("n1", "n2", "n3")
 	ctx := ctxFor(t, 50*time.Second)
 	i4 := c.add()
-	if _, err := c.leader().AddNode(ctx, c.peers[i4]); err != nil {
+	if _, err := c.addNode(ctx, c.peers[i4]); err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.leader().CreateStream(ctx, metadata.CreateStream{Name: "m", Partitions: 2, ReplicationFactor: 3})
@@ -304,13 +302,13 @@ func TestReassignRestart(t *testing.T) {
 	prod := &producer{c: c, id: p.ID, pid: 1}
 	prod.produce(30)
 	i4 := c.add()
-	if _, err := c.leader().AddNode(ctx, c.peers[i4]); err != nil {
+	if _, err := c.addNode(ctx, c.peers[i4]); err != nil {
 		t.Fatal(err)
 	}
 	c.compact(p.ID)
 	prod.produce(2)
 	moved := []string{"n4", p.Replicas[1], p.Replicas[2]}
-	if _, err := c.leader().ReassignPartition(ctx, p.ID, moved); err != nil {
+	if _, err := c.reassign(ctx, p.ID, moved); err != nil {
 		t.Fatal(err)
 	}
 	c.restart(i4)

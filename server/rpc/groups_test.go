@@ -274,6 +274,13 @@ func TestConcurrentCommits(t *testing.T) {
 		for {
 			resp, err := api.CommitOffsets(ctx, &sluicev1.CommitOffsetsRequest{Group: "g", MemberId: join.GetMemberId(),
 				Generation: join.GetGeneration(), Offsets: []*sluicev1.OffsetCommit{{Stream: "s", Partition: part, Offset: off}}})
+			if err != nil && nothingDone(err) && ctx.Err() == nil {
+				select { // the coordinator's election: back off, then again
+				case <-time.After(20 * time.Millisecond):
+				case <-ctx.Done():
+				}
+				continue
+			}
 			if err != nil {
 				return err
 			}
