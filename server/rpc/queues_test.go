@@ -25,16 +25,30 @@ func TestQueueAPI(t *testing.T) {
 	c.createQueue(0, &sluicev1.Queue{Name: "jobs", Stream: "jobs", VisibilityTimeoutMs: 1000, MaxReceives: 2, DeadLetterStream: "dead"})
 	lead := c.partitionLeader("jobs", 0)
 	qapi := c.api(lead)
-	// Both retry answers that did nothing (an election on a loaded
-	// machine), on whichever node leads then.
+	// send and receive ride out an election on a loaded machine, on
+	// whichever node leads then: send as an idempotent producer (a retry
+	// after an unknown outcome is written once), receive retrying answers
+	// that did nothing.
+	var ip *sluicev1.InitProducerResponse
+	if err := retry(t, func() (err error) {
+		ip, err = api.InitProducer(ctx, &sluicev1.InitProducerRequest{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var seq int32
 	send := func(n int) {
 		t.Helper()
-		if err := c.onLeader("jobs", 0, func(api sluicev1.SluiceClient) error {
-			_, err := api.Produce(ctx, &sluicev1.ProduceRequest{Stream: "jobs", Batch: records(t, 0, n, plain)})
-			return err
-		}); err != nil {
+		b := records(t, 0, n, batch.EncodeOptions{ProducerID: ip.GetProducerId(), BaseSequence: seq})
+		var err error
+		waitFor(t, 20*time.Second, "a produce to jobs", func() bool {
+			_, err = c.api(c.partitionLeader("jobs", 0)).Produce(ctx, &sluicev1.ProduceRequest{Stream: "jobs", Batch: b})
+			return !nothingDone(err) && detailOf(err).GetCode() != sluicev1.ErrorCode_ERROR_CODE_OUTCOME_UNKNOWN
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
+		seq += int32(n)
 	}
 	receive := func(max, waitMs int32) []*sluicev1.QueueMessage {
 		t.Helper()
