@@ -138,7 +138,10 @@ func (s *service) streamOf(st *metadata.Stream, leaders map[string]string, offse
 }
 
 // offsetsOf returns the log ranges of parts from their leaders: this
-// node's replica where it leads, ListOffsets to the leader otherwise.
+// node's replica where it leads and is ready, ListOffsets to the leader
+// otherwise. A leader not ready yet (elected, still applying entries of
+// earlier terms) would report a high watermark below what was already
+// acknowledged; its partitions are left unknown.
 func (s *service) offsetsOf(ctx context.Context, st *metadata.Stream, parts []*metadata.Partition, leaders map[string]string) map[string]logRange {
 	out := map[string]logRange{}
 	var mu sync.Mutex
@@ -147,7 +150,7 @@ func (s *service) offsetsOf(ctx context.Context, st *metadata.Stream, parts []*m
 	defer cancel()
 	sem := make(chan struct{}, describeParallel)
 	for _, p := range parts {
-		if r, g := s.node.Partition(p.ID); g != nil && g.IsLeader() {
+		if r, g := s.node.Partition(p.ID); g != nil && g.Ready() {
 			mu.Lock()
 			out[p.ID] = logRange{start: r.LogStartOffset(), hw: r.HighWatermark()}
 			mu.Unlock()

@@ -48,7 +48,7 @@ func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, id := range c.node.OpenPartitions() {
 		r, g := c.node.Partition(id)
 		p := v.Partition(id)
-		if r == nil || p == nil || !g.IsLeader() {
+		if r == nil || p == nil || !g.Ready() {
 			continue
 		}
 		hw := r.HighWatermark()

@@ -38,7 +38,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, e := range entries {
 		r, g := s.node.Partition(k.partition)
 		p := v.Partition(k.partition)
-		if k.redrive || r == nil || p == nil || !g.IsLeader() || g.Term() != e.term {
+		if k.redrive || r == nil || p == nil || !g.Ready() || g.Term() != e.term {
 			continue
 		}
 		labels := []string{e.cfg.Name, p.Stream, strconv.Itoa(p.Index)}

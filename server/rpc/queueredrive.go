@@ -203,7 +203,7 @@ func (s *service) produceSpread(ctx context.Context, st *metadata.Stream, recs [
 // dead-letter stream, where this node leads p; Messages -1 elsewhere.
 func (s *service) deadLetterStats(ctx context.Context, v *metadata.View, q *metadata.Queue, p *metadata.Partition) *sluicev1.DeadLetterPartitionStats {
 	st := &sluicev1.DeadLetterPartitionStats{Partition: int32(p.Index), Messages: -1}
-	if _, g := s.node.Partition(p.ID); g == nil || !g.IsLeader() {
+	if _, g := s.node.Partition(p.ID); g == nil || !g.Ready() {
 		return st
 	}
 	eng, err := s.redriveEngine(ctx, v, q, p)

@@ -514,7 +514,7 @@ func (a *api) DescribeQueue(ctx context.Context, req *sluicev1.DescribeQueueRequ
 func (s *service) queueStats(ctx context.Context, v *metadata.View, q *metadata.Queue, p *metadata.Partition) *sluicev1.QueuePartitionStats {
 	st := &sluicev1.QueuePartitionStats{Partition: int32(p.Index), Floor: -1, HighWatermark: -1, Pending: -1, InFlight: -1,
 		Visible: -1, Delayed: -1}
-	if _, g := s.node.Partition(p.ID); g == nil || !g.IsLeader() {
+	if _, g := s.node.Partition(p.ID); g == nil || !g.Ready() {
 		return st
 	}
 	// The engine of a queue received from here has its leases; a new
