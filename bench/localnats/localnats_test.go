@@ -73,10 +73,23 @@ func TestStartStop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
-				Name: "s", Subjects: []string{"s.>"}, Replicas: 3, Storage: jetstream.FileStorage,
-			}); err != nil {
-				t.Fatal(err)
+			// A create whose answer is lost (seen once in CI: no answer in
+			// 60 s while the race-detector step loaded the machine) is sent
+			// again; creating a stream that exists with the same config
+			// succeeds.
+			for attempt := 1; ; attempt++ {
+				actx, acancel := context.WithTimeout(ctx, 15*time.Second)
+				_, err := js.CreateStream(actx, jetstream.StreamConfig{
+					Name: "s", Subjects: []string{"s.>"}, Replicas: 3, Storage: jetstream.FileStorage,
+				})
+				acancel()
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+					t.Fatalf("create stream, attempt %d: %v", attempt, err)
+				}
+				t.Logf("create stream, attempt %d: %v (again)", attempt, err)
 			}
 			// The new stream's leader subscribes to its subjects, and that
 			// interest reaches the other servers over their routes a moment
