@@ -21,7 +21,7 @@ func TestAlterStreamRetention(t *testing.T) {
 	id := s.Partitions[0].ID
 	p := &producer{c: c, id: id, pid: 7}
 	p.produce(60) // ~70 KiB in 16 KiB segments
-	_, r := c.waitLeaderOf(t, id)
+	_, r := c.waitLeaderOf(id)
 	if r.LogStartOffset() != 0 {
 		t.Fatalf("log start %d before any retention", r.LogStartOffset())
 	}

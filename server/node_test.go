@@ -153,13 +153,13 @@ func (c *cluster) leaderOf(id string) (*Node, *partition.Replica) {
 
 // waitLeaderOf waits with a deadline for a node leading the partition: on
 // a loaded machine leadership can be in flux for a moment after any write.
-func (c *cluster) waitLeaderOf(t *testing.T, id string) (*Node, *partition.Replica) {
-	t.Helper()
+func (c *cluster) waitLeaderOf(id string) (*Node, *partition.Replica) {
+	c.t.Helper()
 	var (
 		n *Node
 		r *partition.Replica
 	)
-	waitFor(t, 20*time.Second, "a leader of "+id, func() bool {
+	waitFor(c.t, 20*time.Second, "a leader of "+id, func() bool {
 		n, r = c.leaderOf(id)
 		return r != nil
 	})

@@ -102,7 +102,7 @@ func TestRepairRefillsDamagedReplica(t *testing.T) {
 	c.compact(p.ID) // the refill must come from a snapshot: the raft log before it is gone
 	c.waitPlaced(p.ID, p.Replicas, 600, 30*time.Second)
 
-	lead, _ := c.waitLeaderOf(t, p.ID)
+	lead, _ := c.waitLeaderOf(p.ID)
 	i := slices.IndexFunc(c.nodes, func(n *Node) bool { return n != lead })
 	cfg := c.cfgs[i]
 	cfg.RaftListener = nil

@@ -221,7 +221,7 @@ func TestTopicFilteredSubscriptionsExact(t *testing.T) {
 					mu.Unlock()
 					if len(msgs) > 0 {
 						if err := f.cl.Ack(runCtx, msgs...); err != nil && runCtx.Err() == nil {
-							for _, v := range redelivered(t, s.name, err) {
+							for _, v := range redelivered(t, s.name, err, msgs) {
 								mu.Lock()
 								again[j][v] = true
 								mu.Unlock()
@@ -281,22 +281,18 @@ func TestTopicFilteredSubscriptionsExact(t *testing.T) {
 // redelivered returns the values of the messages whose ack failed with
 // ErrInvalidReceipt (they are delivered again), and fails the test for
 // any other failure.
-func redelivered(t *testing.T, queue string, err error) []string {
+func redelivered(t *testing.T, queue string, err error, msgs []client.QueueMessage) []string {
 	t.Helper()
-	var errs []error
-	if u, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = u.Unwrap()
-	} else {
-		errs = []error{err}
-	}
+	failed := ackFailures(err, msgs)
 	var out []string
-	for _, e := range errs {
-		var me *client.MessageError
-		if !errors.As(e, &me) || !errors.Is(e, client.ErrInvalidReceipt) {
+	for _, m := range msgs {
+		switch e, ok := failed[m.Receipt]; {
+		case !ok:
+		case errors.Is(e, client.ErrInvalidReceipt):
+			out = append(out, string(m.Value))
+		default:
 			t.Errorf("%s: ack: %v", queue, e)
-			continue
 		}
-		out = append(out, string(me.Message.Value))
 	}
 	return out
 }
